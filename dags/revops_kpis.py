@@ -1,0 +1,39 @@
+"""
+### KPIs
+Computes every published KPI version for the recent weeks and months, for each dimension
+and each audience scope, into `marts.kpi_results`; each period is replaced atomically.
+Runs when **revops_staging** changes; publishes **revops_kpi_results**.
+"""
+
+from airflow.sdk import dag, task
+
+from revops.dag_defaults import DEFAULT_ARGS, KPI_RESULTS, STAGING, START_DATE, TAGS
+from revops.settings import WAREHOUSE_POOL
+
+
+@dag(
+    schedule=[STAGING],
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=[*TAGS, "kpis"],
+    doc_md=__doc__,
+)
+def revops_kpis():
+    @task(outlets=[KPI_RESULTS], pool=WAREHOUSE_POOL)
+    def compute_kpis(run_id=None):
+        from revops import pipeline
+
+        return pipeline.compute_kpi_horizon(run_id)
+
+    @task(pool=WAREHOUSE_POOL)
+    def record_audit(computed: dict, run_id=None, dag=None):
+        from revops import pipeline
+
+        return pipeline.record_pipeline_run(run_id, dag.dag_id, None, (None, None), computed)
+
+    record_audit(compute_kpis())
+
+
+revops_kpis()

@@ -1,0 +1,1 @@
+"""Audit: the run ledger auditors replay from."""

@@ -1,0 +1,1 @@
+"""Extract: land source records in the raw layer as append-only, hashed batches."""

@@ -1,0 +1,86 @@
+"""The CSV source: Salesforce-report and HubSpot-export shaped files, for spreadsheet teams.
+
+Each configured file is a full snapshot of one object. Headers are renamed to API field
+names with the mapping in `include/config/csv_sources.yaml`; values stay the strings the
+file holds (an empty cell becomes null), so parsing and its failures belong to reconcile.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from revops.configuration import ConfigError, read_config
+from revops.extract.landing import Batch
+
+log = logging.getLogger(__name__)
+
+# Key under which a row keeps cells that had no header; reconcile quarantines such rows.
+UNEXPECTED_CELLS = "_unexpected_cells"
+# Optional file beside the exports: {"exported_at": "<ISO UTC>"}, the moment the data is
+# complete to. Without it, a file's modification time stands in.
+EXPORT_MANIFEST = "export.json"
+
+
+def csv_batches(export_dir: Path) -> Iterator[Batch]:
+    """One batch per configured export file found in `export_dir`.
+
+    Exports are full snapshots, so a batch's window is (none, the moment it was exported).
+    """
+    config = read_config("csv_sources")
+    exported_at = _exported_at(export_dir)
+    for source, objects in config.items():
+        for object_name, spec in objects.items():
+            path = export_dir / spec["file"]
+            if not path.exists():
+                log.warning("%s.%s: no export at %s, skipped", source, object_name, path)
+                continue
+            yield Batch(
+                source=source,
+                object=object_name,
+                records=read_export(path, spec.get("columns", {})),
+                id_field=spec["id"],
+                extract_mode="full",
+                window_start=None,
+                window_end=exported_at or _modified_at(path),
+                origin=f"csv:{spec['file']}",
+            )
+
+
+def _exported_at(export_dir: Path) -> datetime | None:
+    manifest = export_dir / EXPORT_MANIFEST
+    if not manifest.exists():
+        return None
+    stamp = datetime.fromisoformat(json.loads(manifest.read_text())["exported_at"])
+    return stamp.astimezone(UTC).replace(tzinfo=None) if stamp.tzinfo else stamp
+
+
+def _modified_at(path: Path) -> datetime:
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
+
+
+def read_export(path: Path, columns: dict[str, str]) -> list[dict]:
+    """Rows of a CSV export as dicts keyed by API field name ('' becomes None).
+
+    `utf-8-sig` drops a byte-order mark that spreadsheet tools like to add.
+    """
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        header = reader.fieldnames or []
+        unknown = [h for h in header if columns and h not in columns and h not in columns.values()]
+        if unknown:
+            raise ConfigError(f"{path}: columns not in the mapping: {', '.join(unknown)}")
+        names = {h: columns.get(h, h) for h in header}
+        return [_record(row, names) for row in reader]
+
+
+def _record(row: dict, names: dict[str, str]) -> dict:
+    """A row keyed by API name; cells beyond the header are kept for quarantine, not dropped."""
+    record = {names[k]: (v if v != "" else None) for k, v in row.items() if k is not None}
+    if None in row:
+        record[UNEXPECTED_CELLS] = row[None]
+    return record

@@ -1,0 +1,1 @@
+"""KPIs: a registry of versioned definitions and the engine that computes them."""

@@ -1,0 +1,170 @@
+"""The KPI engine: run each KPI's versioned SQL per period, dimension and scope.
+
+Results go to `marts.kpi_results`, one row per (KPI, version, period, scope, dimension,
+segment), each naming the SQL hash that produced it and the staging build it read. A
+period's results are replaced in one transaction, so a re-run never duplicates and a
+failure never leaves a partial period behind.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import jinja2
+import pandas as pd
+import sqlalchemy as sa
+
+from revops.kpis.registry import Kpi, KpiVersion, load_registry
+from revops.kpis.scope import SCOPE_COLUMNS, Scope
+from revops.kpis.statistics import wilson_interval
+from revops.periods import Period
+from revops.warehouse import read_frame
+from revops.warehouse.load import append_frame
+from revops.warehouse.schema import kpi_results
+
+log = logging.getLogger(__name__)
+
+TOTAL = "total"
+EVERYTHING = Scope()
+# The only column expressions a dimension or a scope can put into SQL.
+DIMENSION_EXPRESSIONS = {
+    TOTAL: "'all'",
+    "channel": "coalesce(channel, 'unknown')",
+    "region": "coalesce(region, 'unknown')",
+    "segment": "coalesce(segment, 'unknown')",
+    "owner": "coalesce(owner_id, 'unassigned')",
+    "campaign": "coalesce(campaign_id, 'none')",
+}
+
+_templates = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+
+
+@dataclass(frozen=True)
+class Build:
+    build_id: str
+    data_cutoff: datetime
+
+
+def current_build(conn: sa.Connection) -> Build:
+    row = conn.execute(
+        sa.text("select build_id, data_cutoff from staging.builds order by built_at desc limit 1")
+    ).first()
+    if row is None:
+        raise RuntimeError("no staging build found: run reconcile first")
+    return Build(row.build_id, row.data_cutoff)
+
+
+def render_sql(version: KpiVersion, dimension: str, scope: Scope) -> str:
+    """The version's SQL with whitelisted names filled in; values stay bound parameters."""
+    if dimension not in DIMENSION_EXPRESSIONS:
+        raise ValueError(f"unknown dimension {dimension!r}")
+    scope_filter = ""
+    if scope.column is not None:
+        scope_filter = f"and {SCOPE_COLUMNS[scope.column]} = :scope_value"
+    return _templates.from_string(version.sql).render(
+        segment_expression=DIMENSION_EXPRESSIONS[dimension], scope_filter=scope_filter
+    )
+
+
+def compute_kpis(
+    engine: sa.Engine,
+    periods: list[Period],
+    run_id: str,
+    scope: Scope = EVERYTHING,
+    kpi_ids: list[str] | None = None,
+    version: int | None = None,
+) -> pd.DataFrame:
+    """Compute KPIs for each period and replace their stored results; returns the rows."""
+    registry = load_registry()
+    selected = [registry[k] for k in (kpi_ids or registry)]
+    all_rows = []
+    with engine.begin() as conn:
+        build = current_build(conn)
+        for period in periods:
+            for kpi in selected:
+                kpi_version = kpi.version_for(period.start, version)
+                if kpi_version is None:
+                    continue
+                rows = _compute_one(conn, kpi, kpi_version, period, scope, build, run_id)
+                _replace(conn, kpi, kpi_version, period, scope, rows)
+                all_rows.append(rows)
+    results = pd.concat(all_rows, ignore_index=True) if all_rows else pd.DataFrame()
+    log.info(
+        "computed %d KPI rows for %d periods, scope %s, build %s",
+        len(results),
+        len(periods),
+        scope.key,
+        build.build_id,
+    )
+    return results
+
+
+def _compute_one(
+    conn, kpi: Kpi, version: KpiVersion, period: Period, scope: Scope, build: Build, run_id: str
+) -> pd.DataFrame:
+    params = {
+        "period_start": period.start,
+        "period_end": period.end,
+        "as_of": build.data_cutoff,
+        "scope_value": scope.value,
+    }
+    frames = []
+    for dimension in (TOTAL, *kpi.dimensions):
+        rows = read_frame(conn, render_sql(version, dimension, scope), params)
+        if dimension == TOTAL and rows.empty:
+            rows = pd.DataFrame({"segment": ["all"], "numerator": [0.0], "denominator": [0.0], "volume": [0]})
+        frames.append(rows.assign(dimension=dimension))
+    rows = pd.concat(frames, ignore_index=True)
+    rows["numerator"] = rows["numerator"].astype(float)
+    rows["denominator"] = rows["denominator"].astype(float)
+    rows["volume"] = rows["volume"].astype(int)
+    value = rows["numerator"] / rows["denominator"].where(rows["denominator"] != 0)
+    intervals = [
+        wilson_interval(n, d) if kpi.kind == "rate" else None
+        for n, d in zip(rows["numerator"], rows["denominator"], strict=True)
+    ]
+    return rows.assign(
+        run_id=run_id,
+        build_id=build.build_id,
+        kpi_id=kpi.id,
+        kpi_version=version.version,
+        sql_sha256=version.sql_sha256,
+        grain=period.grain,
+        period_start=period.start,
+        period_end=period.end,
+        scope=scope.key,
+        value=value,
+        ci_low=[i[0] if i else None for i in intervals],
+        ci_high=[i[1] if i else None for i in intervals],
+        flags=[_flags(kpi, period, build, v) for v in rows["volume"]],
+        data_cutoff=build.data_cutoff,
+    ).sort_values(["dimension", "segment"], ignore_index=True)
+
+
+def _flags(kpi: Kpi, period: Period, build: Build, volume: int) -> str:
+    flags = []
+    if volume == 0:
+        flags.append("no_data")
+    elif volume < kpi.minimum_volume:
+        flags.append("insufficient_volume")
+    cutoff = build.data_cutoff.date()
+    if period.end > cutoff:
+        flags.append("partial_period")
+    elif period.end + timedelta(days=kpi.maturity_days) > cutoff:
+        flags.append("window_open")
+    return ",".join(flags)
+
+
+def _replace(conn, kpi: Kpi, version: KpiVersion, period: Period, scope: Scope, rows) -> None:
+    conn.execute(
+        kpi_results.delete().where(
+            (kpi_results.c.kpi_id == kpi.id)
+            & (kpi_results.c.kpi_version == version.version)
+            & (kpi_results.c.grain == period.grain)
+            & (kpi_results.c.period_start == period.start)
+            & (kpi_results.c.scope == scope.key)
+        )
+    )
+    append_frame(conn, kpi_results, rows)

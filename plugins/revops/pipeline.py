@@ -1,0 +1,215 @@
+"""The unit of work behind each Airflow task: plain functions with plain arguments.
+
+DAG files stay thin by calling these; tests call them directly or through `dag.test()`.
+Each returns a small JSON-able summary (it becomes the task's XCom and the task log line).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from revops.audit.ledger import batch_provenance, record_run
+from revops.extract.csv_source import csv_batches
+from revops.extract.landing import land_batch
+from revops.kpis.engine import compute_kpis, current_build
+from revops.kpis.registry import load_registry
+from revops.kpis.scope import Scope
+from revops.periods import GRAINS, Period, period_containing
+from revops.reconcile.build import build_staging
+from revops.scorecards.audiences import Audience, load_audiences
+from revops.scorecards.delivery import deliver
+from revops.scorecards.render import archive_pdf, render_pdf
+from revops.scorecards.view_model import build_view, periods_needed
+from revops.settings import SMTP_CONN_ID, Settings
+from revops.warehouse import get_engine
+
+log = logging.getLogger(__name__)
+
+KPI_HORIZON = {"week": 13, "month": 13}  # periods kept fresh by the KPI DAG
+
+
+def _naive_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None)
+
+
+def extract_csv_exports(run_id: str) -> dict:
+    """Land every configured CSV export as a raw batch (identical files land once)."""
+    settings = Settings.from_env()
+    engine = get_engine(settings.warehouse_url)
+    landed = []
+    with engine.begin() as conn:
+        for batch in csv_batches(settings.csv_export_dir):
+            result = land_batch(conn, batch, run_id, extracted_at=_now())
+            landed.append(
+                {
+                    "batch_id": result.batch_id,
+                    "object": f"{result.source}.{result.object}",
+                    "records": result.record_count,
+                    "new": not result.already_landed,
+                }
+            )
+    if not landed:
+        raise RuntimeError(f"no CSV export found under {settings.csv_export_dir}")
+    return {"batches": landed}
+
+
+def reconcile(run_id: str) -> dict:
+    """Rebuild staging from raw; returns the build id, cut-off and data-quality summary."""
+    result = build_staging(get_engine(), run_id)
+    return {
+        "build_id": result.build_id,
+        "data_cutoff": result.data_cutoff.isoformat(),
+        "summary": result.summary,
+    }
+
+
+def compute_kpi_horizon(run_id: str) -> dict:
+    """Recompute every KPI for the recent periods of each grain, for every audience scope."""
+    engine = get_engine()
+    with engine.connect() as conn:
+        cutoff = current_build(conn).data_cutoff
+    scopes = {Scope()} | {a.scope for a in load_audiences().values()}
+    rows = 0
+    for grain in GRAINS:
+        periods = period_containing(grain, cutoff.date()).history(KPI_HORIZON[grain])
+        for scope in sorted(scopes, key=lambda s: s.key):
+            rows += len(compute_kpis(engine, periods, run_id, scope))
+    return {"rows": rows, "data_cutoff": cutoff.isoformat()}
+
+
+def audience_period(audience: Audience, data_interval_start: datetime) -> Period:
+    """The reporting period a scheduled run covers: the one its data interval starts in."""
+    return period_containing(audience.grain, _naive_utc(data_interval_start).date())
+
+
+def compute_scorecard_kpis(audience_name: str, run_id: str, data_interval_start: datetime) -> dict:
+    """Make sure the KPIs the scorecard shows exist for its period, scope and trend."""
+    audience = _audience(audience_name)
+    period = audience_period(audience, data_interval_start)
+    engine = get_engine()
+    with engine.connect() as conn:
+        cutoff = current_build(conn).data_cutoff
+    periods = periods_needed(audience, period, cutoff)
+    rows = compute_kpis(engine, periods, run_id, audience.scope, list(audience.kpis))
+    return {"period": period.label, "periods_computed": len(periods), "rows": len(rows)}
+
+
+def render_scorecard(audience_name: str, run_id: str, data_interval_start: datetime) -> dict:
+    """Render the audience's PDF for its period and archive it; returns path and sha256."""
+    audience = _audience(audience_name)
+    period = audience_period(audience, data_interval_start)
+    with get_engine().connect() as conn:
+        view = build_view(conn, audience, period, run_id)
+    path, digest = archive_pdf(
+        render_pdf(view),
+        Settings.from_env().archive_dir,
+        audience.name,
+        f"{period.grain}-{period.start.isoformat()}",
+    )
+    log.info("scorecard for %s, %s: %s (sha256 %s)", audience.name, period.label, path, digest)
+    return {"pdf_path": str(path), "pdf_sha256": digest, "period": period.label, "build_id": view.build_id}
+
+
+def send_scorecard(audience_name: str, run_id: str, data_interval_start: datetime, rendered: dict) -> dict:
+    """E-mail the archived PDF to the audience; fails (so Airflow retries) if any send failed."""
+    audience = _audience(audience_name)
+    period = audience_period(audience, data_interval_start)
+    engine = get_engine()
+    with engine.connect() as conn:
+        view = build_view(conn, audience, period, run_id)
+    outcomes = deliver(
+        engine,
+        SMTP_CONN_ID,
+        view,
+        Path(rendered["pdf_path"]),
+        rendered["pdf_sha256"],
+        audience.recipients,
+        Settings.from_env().mail_from,
+    )
+    summary = {o.recipient: o.status for o in outcomes}
+    failed = [o for o in outcomes if o.status == "failed"]
+    if failed:
+        raise RuntimeError(f"scorecard not delivered to {len(failed)} recipient(s): {summary}")
+    return {"deliveries": summary}
+
+
+def record_scorecard_run(
+    audience_name: str,
+    run_id: str,
+    dag_id: str,
+    logical_date,
+    data_interval: tuple,
+    rendered: dict,
+    delivered: dict,
+) -> dict:
+    """Ledger entry for a scorecard run: inputs, definitions, output and deliveries."""
+    audience = _audience(audience_name)
+    period = audience_period(audience, data_interval[0])
+    registry = load_registry()
+    engine = get_engine()
+    with engine.connect() as conn:
+        batch_ids = json.loads(
+            conn.execute(
+                sa.text("select batch_ids from staging.builds where build_id = :b"),
+                {"b": rendered["build_id"]},
+            ).scalar_one()
+        )
+        batches = batch_provenance(conn, batch_ids)
+    definitions = {
+        kpi_id: {
+            "version": registry[kpi_id].version_for(period.start).version,
+            "sql_sha256": registry[kpi_id].version_for(period.start).sql_sha256,
+        }
+        for kpi_id in audience.kpis
+    }
+    details = {
+        "audience": audience.name,
+        "period": {"grain": period.grain, "start": period.start, "end": period.end},
+        "scope": audience.scope.key,
+        "build_id": rendered["build_id"],
+        "input_batches": batches,
+        "kpi_definitions": definitions,
+        "outputs": [{"path": rendered["pdf_path"], "sha256": rendered["pdf_sha256"]}],
+        "deliveries": delivered["deliveries"],
+    }
+    entry_id = record_run(
+        engine,
+        run_id=run_id,
+        dag_id=dag_id,
+        logical_date=logical_date,
+        data_interval=data_interval,
+        details=details,
+        outcome="success",
+    )
+    return {"ledger_entry": entry_id}
+
+
+def record_pipeline_run(run_id: str, dag_id: str, logical_date, data_interval: tuple, details: dict) -> dict:
+    """Ledger entry for an extract, reconcile or KPI run."""
+    entry_id = record_run(
+        get_engine(),
+        run_id=run_id,
+        dag_id=dag_id,
+        logical_date=logical_date,
+        data_interval=data_interval,
+        details=details,
+        outcome="success",
+    )
+    return {"ledger_entry": entry_id}
+
+
+def _audience(name: str) -> Audience:
+    return load_audiences(set(load_registry()))[name]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)

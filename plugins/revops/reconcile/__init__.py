@@ -1,0 +1,1 @@
+"""Reconcile: raw extracts into typed, de-duplicated, rule-checked staging tables."""

@@ -1,0 +1,37 @@
+"""Exclusion rules for test, sandbox and internal records (`include/config/exclusions.yaml`)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from revops.configuration import read_config
+
+
+def prospect_exclusions(records: pd.DataFrame) -> pd.Series:
+    """The first exclusion rule each identity record matches, or None."""
+    rules = read_config("exclusions")["prospects"]
+    domain = records["email_normalized"].str.rsplit("@", n=1).str[-1]
+    matched = pd.Series(None, index=records.index, dtype=object)
+    for rule, spec in rules.items():
+        hit = pd.Series(False, index=records.index)
+        if "email_domains" in spec:
+            hit |= domain.isin([d.casefold() for d in spec["email_domains"]]).fillna(False)
+        if "name_words" in spec:
+            words = {w.casefold() for w in spec["name_words"]}
+            for column in ("first_name", "last_name"):
+                hit |= records[column].fillna("").str.strip().str.casefold().isin(words)
+        matched = matched.where(matched.notna() | ~hit, rule)
+    return matched
+
+
+def opportunity_exclusions(names: pd.Series) -> pd.Series:
+    """The opportunity-name rule each opportunity matches, or None."""
+    rules = read_config("exclusions")["opportunities"]
+    lowered = names.fillna("").str.strip().str.casefold()
+    matched = pd.Series(None, index=names.index, dtype=object)
+    for rule, spec in rules.items():
+        hit = pd.Series(False, index=names.index)
+        for prefix in spec.get("name_prefixes", []):
+            hit |= lowered.str.startswith(prefix.casefold())
+        matched = matched.where(matched.notna() | ~hit, rule)
+    return matched

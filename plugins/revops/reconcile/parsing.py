@@ -1,0 +1,104 @@
+"""Typing raw string values: timestamps to naive UTC, dates, numbers, booleans.
+
+Every parser is vectorised and returns the parsed values plus, per row, the reason a
+present value could not be parsed (None where it parsed or was absent), so a bad value sends
+its record to quarantine instead of killing the run or vanishing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+EPOCH_MILLIS = re.compile(r"^\d{12,13}$")
+TRUE_WORDS = {"true", "1", "yes", "y", "t"}
+FALSE_WORDS = {"false", "0", "no", "n", "f"}
+
+
+def _text(values: pd.Series) -> pd.Series:
+    return values.astype("string").str.strip().replace("", pd.NA)
+
+
+def parse_timestamps(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """ISO 8601 (any offset, `Z`, or none = UTC), date-only, or epoch milliseconds -> UTC."""
+    text = _text(values)
+    is_epoch = text.str.fullmatch(EPOCH_MILLIS.pattern).fillna(False).astype(bool)
+    epoch = pd.to_datetime(pd.to_numeric(text.where(is_epoch), errors="coerce"), unit="ms", errors="coerce")
+    iso = pd.to_datetime(text.where(~is_epoch), format="ISO8601", utc=True, errors="coerce")
+    parsed = iso.dt.tz_localize(None).astype("datetime64[ms]")
+    parsed = parsed.where(~is_epoch, epoch.astype("datetime64[ms]"))
+    return parsed, _reasons(text, parsed, "not a timestamp")
+
+
+def parse_dates(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """`YYYY-MM-DD` (or a full timestamp, whose UTC date is taken) -> date at midnight."""
+    parsed, reasons = parse_timestamps(values)
+    return parsed.dt.normalize(), reasons.str.replace("timestamp", "date")
+
+
+def parse_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Plain or formatted amounts (`12300.00`, `$12,300`, `EUR 1 200,50` is rejected)."""
+    text = _text(values)
+    cleaned = text.str.replace(r"^[A-Z]{0,3}\s?[$€£]?\s*", "", regex=True).str.replace(",", "")
+    parsed = pd.to_numeric(cleaned, errors="coerce").astype("float64")
+    parsed = parsed.where(np.isfinite(parsed))
+    return parsed, _reasons(text, parsed, "not a number")
+
+
+def parse_booleans(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    text = _text(values).str.lower()
+    parsed = pd.Series(
+        np.where(text.isin(TRUE_WORDS), True, np.where(text.isin(FALSE_WORDS), False, None)),
+        index=values.index,
+        dtype="boolean",
+    )
+    return parsed, _reasons(text, parsed, "not a boolean")
+
+
+def _reasons(text: pd.Series, parsed: pd.Series, what: str) -> pd.Series:
+    failed = text.notna() & parsed.isna()
+    shown = text.str.slice(0, 60)
+    return pd.Series(
+        np.where(failed, what + " '" + shown.fillna("") + "'", None), index=text.index, dtype=object
+    )
+
+
+PARSERS = {
+    "timestamp": parse_timestamps,
+    "date": parse_dates,
+    "number": parse_numbers,
+    "boolean": parse_booleans,
+}
+
+
+@dataclass(frozen=True)
+class RecordSpec:
+    """Which fields of a source object are required and how each typed field parses."""
+
+    required: tuple[str, ...]
+    types: dict[str, str] = field(default_factory=dict)  # field -> key of PARSERS
+
+
+def type_records(frame: pd.DataFrame, spec: RecordSpec) -> tuple[pd.DataFrame, pd.Series]:
+    """Parse the typed fields of `frame`; returns it typed and one reason per rejected row."""
+    typed = frame.copy()
+    problems = pd.Series([[] for _ in range(len(frame))], index=frame.index, dtype=object)
+    for name in spec.required:
+        missing = typed[name].isna() if name in typed else pd.Series(True, index=frame.index)
+        _add(problems, missing, f"{name}: missing")
+    for name, kind in spec.types.items():
+        if name not in typed:
+            typed[name] = pd.Series(pd.NA, index=frame.index, dtype=object)
+        typed[name], reasons = PARSERS[kind](typed[name])
+        _add(problems, reasons.notna(), name + ": " + reasons.fillna(""))
+    joined = problems.map(lambda p: "; ".join(p) if p else None)
+    return typed, joined
+
+
+def _add(problems: pd.Series, mask: pd.Series, text) -> None:
+    texts = text if isinstance(text, pd.Series) else pd.Series(text, index=problems.index)
+    for index in problems.index[mask.fillna(False).to_numpy(dtype=bool)]:
+        problems[index].append(texts[index])

@@ -1,0 +1,80 @@
+"""Lead sources: raw LeadSource values, HubSpot analytics sources and UTM tags -> channels.
+
+The mapping and the precedence between fields are configuration
+(`include/config/lead_sources.yaml`); unknown values land in the visible `unmapped` channel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+import pandas as pd
+
+from revops.configuration import ConfigError, read_config
+
+FIELDS = ("salesforce_lead_source", "hubspot_analytics_source", "utm_source", "utm_medium")
+
+
+@dataclass(frozen=True)
+class SourceMapping:
+    precedence: tuple[str, ...]
+    unmapped_channel: str
+    lookups: dict[str, dict[str, str]]  # field -> normalised raw value -> channel
+
+    @classmethod
+    def load(cls) -> SourceMapping:
+        config = read_config("lead_sources")
+        lookups: dict[str, dict[str, str]] = {name: {} for name in FIELDS}
+        for channel, values_by_field in config["channels"].items():
+            for field_name, values in values_by_field.items():
+                if field_name not in lookups:
+                    raise ConfigError(f"lead_sources.yaml: {channel}: unknown field {field_name}")
+                for value in values:
+                    lookups[field_name][normalise(value)] = channel
+        return cls(
+            precedence=tuple(config["precedence"]),
+            unmapped_channel=config["unmapped_channel"],
+            lookups=lookups,
+        )
+
+    def channel_of(
+        self,
+        lead_source: pd.Series,
+        hubspot_source: pd.Series,
+        utm_source: pd.Series,
+        utm_medium: pd.Series,
+    ) -> pd.Series:
+        """The channel of each record: the first field in precedence order that maps."""
+        candidates = {
+            "salesforce_lead_source": self._map("salesforce_lead_source", lead_source),
+            "hubspot_analytics_source": self._map("hubspot_analytics_source", hubspot_source),
+            # A UTM source is more specific than a medium (partner-portal vs referral).
+            "utm": self._map("utm_source", utm_source).fillna(self._map("utm_medium", utm_medium)),
+        }
+        channel = pd.Series(pd.NA, index=lead_source.index, dtype=object)
+        for field_name in self.precedence:
+            channel = channel.fillna(candidates[field_name])
+        return channel.fillna(self.unmapped_channel)
+
+    def _map(self, field_name: str, values: pd.Series) -> pd.Series:
+        return values.map(lambda v: self.lookups[field_name].get(normalise(v)), na_action="ignore")
+
+
+def normalise(value) -> str | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    text = " ".join(str(value).split()).casefold()
+    return text or None
+
+
+def utm_from_url(urls: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """utm_source and utm_medium from the query strings of landing-page URLs."""
+
+    def tag(url, name: str):
+        if not isinstance(url, str) or "utm_" not in url:
+            return None
+        return parse_qs(urlsplit(url).query).get(name, [None])[0]
+
+    return urls.map(lambda u: tag(u, "utm_source")), urls.map(lambda u: tag(u, "utm_medium"))

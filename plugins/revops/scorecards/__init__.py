@@ -1,0 +1,1 @@
+"""Scorecards: audiences, the view model, the PDF and its delivery by e-mail."""

@@ -1,0 +1,68 @@
+"""Every setting, path and connection id of the product, in one place.
+
+Values come from environment variables (see `.env.example`); secrets never live here, only
+the *names* of the Airflow connections that hold them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+INCLUDE_DIR = PROJECT_ROOT / "include"
+SQL_DIR = INCLUDE_DIR / "sql"
+TEMPLATES_DIR = INCLUDE_DIR / "templates"
+CONFIG_DIR = INCLUDE_DIR / "config"
+
+# Airflow connection ids. The connections themselves come from the Airflow metastore or
+# AIRFLOW_CONN_* environment variables; code only ever refers to these names.
+SMTP_CONN_ID = "revops_smtp"
+SALESFORCE_CONN_ID = "revops_salesforce"
+HUBSPOT_CONN_ID = "revops_hubspot"
+
+# Pool that serialises warehouse writers: the embedded DuckDB file takes one writer at a time.
+WAREHOUSE_POOL = "revops_warehouse"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime settings read from the environment."""
+
+    data_dir: Path
+    warehouse_url: str
+    csv_export_dir: Path
+    archive_dir: Path
+    mail_from: str
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        data_dir = Path(os.environ.get("REVOPS_DATA_DIR", PROJECT_ROOT / "var")).resolve()
+        return cls(
+            data_dir=data_dir,
+            warehouse_url=os.environ.get(
+                "REVOPS_WAREHOUSE_URL", f"duckdb:///{data_dir / 'warehouse.duckdb'}"
+            ),
+            csv_export_dir=Path(os.environ.get("REVOPS_CSV_EXPORT_DIR", data_dir / "exports")),
+            archive_dir=Path(os.environ.get("REVOPS_ARCHIVE_DIR", data_dir / "archive")),
+            mail_from=os.environ.get("REVOPS_MAIL_FROM", "scorecards@revops.local"),
+        )
+
+
+def airflow_environment(data_dir: Path | None = None) -> dict[str, str]:
+    """Environment that points a local Airflow at this project's DAGs and plugins.
+
+    Used by `make demo`, `make airflow` and the tests, so all three see the same Airflow.
+    """
+    data_dir = data_dir or Settings.from_env().data_dir
+    return {
+        "AIRFLOW_HOME": str(data_dir / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "REVOPS_DATA_DIR": str(data_dir),
+    }

@@ -1,0 +1,67 @@
+"""Bulk reads and writes of DataFrames, with the fast path of each engine.
+
+DuckDB scans a registered pandas frame directly; PostgreSQL gets `COPY ... FROM STDIN`.
+Row-by-row INSERTs are never used for bulk data.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from revops.warehouse.engine import is_duckdb
+
+
+def append_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> int:
+    """Append `frame` (columns named as in `table`) inside the caller's transaction."""
+    if frame.empty:
+        return 0
+    columns = [c.name for c in table.columns if c.name in frame.columns]
+    frame = frame[columns]
+    target = f"{table.schema}.{table.name}"
+    column_list = ", ".join(columns)
+    if is_duckdb(conn):
+        duck = conn.connection.dbapi_connection
+        duck.register("_frame_to_append", frame)
+        try:
+            duck.execute(f"insert into {target} ({column_list}) select {column_list} from _frame_to_append")
+        finally:
+            duck.unregister("_frame_to_append")
+    else:
+        buffer = io.StringIO()
+        frame.to_csv(buffer, index=False, header=False, na_rep="\\N")
+        buffer.seek(0)
+        cursor = conn.connection.dbapi_connection.cursor()
+        cursor.copy_expert(f"copy {target} ({column_list}) from stdin with (format csv, null '\\N')", buffer)
+    return len(frame)
+
+
+def replace_rows(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame, where: Mapping[str, Any]) -> int:
+    """Delete the rows matching `where`, then append `frame`: one slice replaced atomically.
+
+    Call inside `engine.begin()` so a failure leaves the previous slice in place.
+    """
+    delete = table.delete()
+    for column, value in where.items():
+        delete = delete.where(table.c[column] == value)
+    conn.execute(delete)
+    return append_frame(conn, table, frame)
+
+
+def replace_table(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> int:
+    """Replace a whole table's contents (for staging tables rebuilt on every run)."""
+    conn.execute(table.delete())
+    return append_frame(conn, table, frame)
+
+
+def read_frame(
+    conn: sa.Connection, sql: str | sa.Executable, params: Mapping[str, Any] | None = None
+) -> pd.DataFrame:
+    """Run a query and return its rows as a DataFrame."""
+    statement = sa.text(sql) if isinstance(sql, str) else sql
+    result = conn.execute(statement, dict(params or {}))
+    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))

@@ -1,0 +1,208 @@
+"""Warehouse tables, as SQLAlchemy Core, so one definition serves DuckDB and PostgreSQL.
+
+All timestamps are stored as naive UTC (`timestamp without time zone`): the two engines
+disagree on how they present zoned values, and a single convention avoids that class of bug.
+
+Layers:
+- raw: append-only extract batches, one JSON payload per source record;
+- staging: typed, reconciled tables that every KPI reads (rebuilt per reconcile run);
+- marts: KPI results;
+- audit: the run ledger and delivery records.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+SCHEMAS = ("raw", "staging", "marts", "audit")
+
+
+def _ts(name: str, **kwargs) -> sa.Column:
+    return sa.Column(name, sa.DateTime(timezone=False), **kwargs)
+
+
+extract_batches = sa.Table(
+    "extract_batches",
+    metadata,
+    sa.Column("batch_id", sa.String, primary_key=True),
+    sa.Column("source", sa.String, nullable=False),
+    sa.Column("object", sa.String, nullable=False),
+    sa.Column("extract_mode", sa.String, nullable=False),  # full | incremental
+    sa.Column("run_id", sa.String),
+    _ts("extracted_at", nullable=False),
+    _ts("window_start"),
+    _ts("window_end"),
+    sa.Column("record_count", sa.Integer, nullable=False),
+    sa.Column("content_sha256", sa.String, nullable=False),
+    sa.Column("status", sa.String, nullable=False),  # complete | incomplete
+    sa.Column("status_reason", sa.Text),
+    sa.Column("origin", sa.Text),
+    schema="raw",
+)
+
+raw_records = sa.Table(
+    "records",
+    metadata,
+    sa.Column("batch_id", sa.String, nullable=False),
+    sa.Column("source", sa.String, nullable=False),
+    sa.Column("object", sa.String, nullable=False),
+    sa.Column("record_id", sa.String, nullable=False),
+    sa.Column("record_hash", sa.String, nullable=False),
+    sa.Column("is_deleted", sa.Boolean, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    schema="raw",
+)
+
+prospects = sa.Table(
+    "prospects",
+    metadata,
+    sa.Column("prospect_id", sa.String, primary_key=True),
+    sa.Column("email_normalized", sa.String),
+    _ts("created_at", nullable=False),
+    sa.Column("region", sa.String),
+    sa.Column("segment", sa.String),
+    sa.Column("owner_id", sa.String),
+    sa.Column("channel", sa.String, nullable=False),
+    sa.Column("campaign_id", sa.String),
+    sa.Column("lead_score", sa.Integer),
+    sa.Column("record_count", sa.Integer, nullable=False),
+    sa.Column("is_excluded", sa.Boolean, nullable=False),
+    sa.Column("exclusion_rule", sa.String),
+    schema="staging",
+)
+
+prospect_identities = sa.Table(
+    "prospect_identities",
+    metadata,
+    sa.Column("source", sa.String, nullable=False),
+    sa.Column("object", sa.String, nullable=False),
+    sa.Column("record_id", sa.String, nullable=False),
+    sa.Column("prospect_id", sa.String, nullable=False),
+    sa.Column("match_rule", sa.String, nullable=False),
+    _ts("created_at", nullable=False),
+    sa.Column("channel", sa.String, nullable=False),
+    sa.Column("converted_opportunity_id", sa.String),
+    schema="staging",
+)
+
+opportunities = sa.Table(
+    "opportunities",
+    metadata,
+    sa.Column("opportunity_id", sa.String, primary_key=True),
+    sa.Column("prospect_id", sa.String),
+    _ts("created_at", nullable=False),
+    sa.Column("close_date", sa.Date),
+    sa.Column("stage", sa.String, nullable=False),
+    sa.Column("is_closed", sa.Boolean, nullable=False),
+    sa.Column("is_won", sa.Boolean, nullable=False),
+    sa.Column("amount", sa.Float),
+    sa.Column("owner_id", sa.String),
+    sa.Column("region", sa.String),
+    sa.Column("segment", sa.String),
+    sa.Column("channel", sa.String, nullable=False),
+    sa.Column("campaign_id", sa.String),
+    sa.Column("is_from_converted_lead", sa.Boolean, nullable=False),
+    sa.Column("is_excluded", sa.Boolean, nullable=False),
+    sa.Column("exclusion_rule", sa.String),
+    schema="staging",
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("user_id", sa.String, primary_key=True),
+    sa.Column("name", sa.String),
+    sa.Column("region", sa.String),
+    sa.Column("is_active", sa.Boolean),
+    schema="staging",
+)
+
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("build_id", sa.String, nullable=False),
+    sa.Column("batch_id", sa.String, nullable=False),
+    sa.Column("source", sa.String, nullable=False),
+    sa.Column("object", sa.String, nullable=False),
+    sa.Column("record_id", sa.String, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    schema="staging",
+)
+
+builds = sa.Table(
+    "builds",
+    metadata,
+    sa.Column("build_id", sa.String, primary_key=True),
+    sa.Column("run_id", sa.String),
+    _ts("data_cutoff", nullable=False),
+    sa.Column("batch_ids", sa.Text, nullable=False),  # JSON list
+    sa.Column("summary", sa.Text, nullable=False),  # JSON data-quality summary
+    _ts("built_at", nullable=False),
+    schema="staging",
+)
+
+kpi_results = sa.Table(
+    "kpi_results",
+    metadata,
+    sa.Column("run_id", sa.String, nullable=False),
+    sa.Column("build_id", sa.String, nullable=False),
+    sa.Column("kpi_id", sa.String, nullable=False),
+    sa.Column("kpi_version", sa.Integer, nullable=False),
+    sa.Column("sql_sha256", sa.String, nullable=False),
+    sa.Column("grain", sa.String, nullable=False),
+    sa.Column("period_start", sa.Date, nullable=False),
+    sa.Column("period_end", sa.Date, nullable=False),
+    sa.Column("scope", sa.String, nullable=False),
+    sa.Column("dimension", sa.String, nullable=False),
+    sa.Column("segment", sa.String, nullable=False),
+    sa.Column("numerator", sa.Float),
+    sa.Column("denominator", sa.Float),
+    sa.Column("value", sa.Float),
+    sa.Column("ci_low", sa.Float),
+    sa.Column("ci_high", sa.Float),
+    sa.Column("volume", sa.Integer, nullable=False),
+    sa.Column("flags", sa.String, nullable=False),
+    _ts("data_cutoff", nullable=False),
+    schema="marts",
+)
+
+run_ledger = sa.Table(
+    "run_ledger",
+    metadata,
+    sa.Column("entry_id", sa.String, primary_key=True),
+    sa.Column("run_id", sa.String, nullable=False),
+    sa.Column("dag_id", sa.String, nullable=False),
+    sa.Column("logical_date", sa.String),
+    sa.Column("data_interval_start", sa.String),
+    sa.Column("data_interval_end", sa.String),
+    sa.Column("code_version", sa.String, nullable=False),
+    sa.Column("details", sa.Text, nullable=False),  # JSON: inputs, KPI versions, outputs
+    sa.Column("outcome", sa.String, nullable=False),
+    _ts("recorded_at", nullable=False),
+    schema="audit",
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("run_id", sa.String, nullable=False),
+    sa.Column("audience", sa.String, nullable=False),
+    sa.Column("recipient", sa.String, nullable=False),
+    sa.Column("artifact_path", sa.Text, nullable=False),
+    sa.Column("artifact_sha256", sa.String, nullable=False),
+    sa.Column("status", sa.String, nullable=False),  # sent | failed
+    sa.Column("error", sa.Text),
+    _ts("attempted_at", nullable=False),
+    schema="audit",
+)
+
+
+def ensure_schema(engine: sa.Engine) -> None:
+    """Create schemas and tables that do not exist yet (idempotent)."""
+    with engine.begin() as conn:
+        for schema in SCHEMAS:
+            conn.execute(sa.text(f"create schema if not exists {schema}"))
+        metadata.create_all(conn, checkfirst=True)

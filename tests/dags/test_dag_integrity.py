@@ -1,0 +1,90 @@
+"""Every DAG file imports cleanly, cheaply, and follows the team's conventions."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from revops.dag_defaults import OWNER
+from revops.scorecards.audiences import load_audiences
+from revops.settings import PROJECT_ROOT
+
+DAG_FILES = sorted((PROJECT_ROOT / "dags").glob("*.py"))
+# Airflow itself brings SQLAlchemy and Jinja; these would be ours alone.
+HEAVY_MODULES = (
+    "pandas",
+    "numpy",
+    "pyarrow",
+    "duckdb",
+    "weasyprint",
+    "matplotlib",
+    "simple_salesforce",
+    "hubspot",
+)
+
+
+@pytest.fixture(scope="module")
+def dag_bag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
+
+
+def test_no_import_errors(dag_bag):
+    assert dag_bag.import_errors == {}
+    assert len(dag_bag.dags) >= 4
+
+
+def test_every_dag_has_owner_tags_retries_docs_and_a_schedule(dag_bag):
+    for dag_id, dag in dag_bag.dags.items():
+        assert "revops" in dag.tags, dag_id
+        assert dag.doc_md and dag.doc_md.strip(), dag_id
+        assert dag.max_active_runs == 1, dag_id
+        # Either a cron timetable with a data interval, or scheduled by an upstream Asset.
+        schedule = getattr(dag.timetable, "expression", None) or getattr(
+            dag.timetable, "asset_condition", None
+        )
+        assert schedule is not None, dag_id
+        for task in dag.tasks:
+            assert task.owner == OWNER, f"{dag_id}.{task.task_id}"
+            assert task.retries >= 2, f"{dag_id}.{task.task_id}"
+
+
+def test_one_scorecard_dag_per_configured_audience(dag_bag):
+    for name, audience in load_audiences().items():
+        dag = dag_bag.dags[f"revops_scorecard__{name}"]
+        assert dag.timetable.expression == audience.schedule
+        assert {"compute_kpis", "render_pdf", "email_pdf", "record_audit"} <= set(dag.task_ids)
+
+
+def test_stages_are_connected_by_assets(dag_bag):
+    outlets = {
+        dag_id: {outlet.name for task in dag.tasks for outlet in task.outlets}
+        for dag_id, dag in dag_bag.dags.items()
+    }
+    assert "revops_raw_crm" in outlets["revops_extract"]
+    assert "revops_staging" in outlets["revops_reconcile"]
+    assert "revops_kpi_results" in outlets["revops_kpis"]
+
+
+@pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
+def test_dag_files_import_no_heavy_library_and_touch_no_database(dag_file: Path, tmp_path):
+    """The DAG processor parses these files constantly: no pandas, no database at import."""
+    probe = (
+        "import runpy, sys\n"
+        f"runpy.run_path({str(dag_file)!r})\n"
+        f"heavy = [m for m in {HEAVY_MODULES!r} if m in sys.modules]\n"
+        "print('HEAVY:' + ','.join(heavy))\n"
+    )
+    env = {**os.environ, "REVOPS_WAREHOUSE_URL": f"duckdb:///{tmp_path / 'absent' / 'x.duckdb'}"}
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    heavy = result.stdout.strip().splitlines()[-1]
+    assert heavy == "HEAVY:", f"{dag_file.name} imports {heavy}"
+    assert not (tmp_path / "absent").exists(), "a DAG file opened the warehouse at import"

@@ -1,0 +1,62 @@
+from datetime import datetime
+
+import pandas as pd
+
+from revops.reconcile.parsing import (
+    RecordSpec,
+    parse_booleans,
+    parse_numbers,
+    parse_timestamps,
+    type_records,
+)
+
+
+def test_every_timestamp_format_the_sources_send_lands_on_the_same_utc_instant():
+    same_instant = [
+        "2026-01-15T10:30:00.000+0000",  # Salesforce API
+        "2026-01-15T11:30:00.000+01:00",  # a Salesforce export in CET, with a colon
+        "2026-01-15T05:30:00.000-0500",  # ... in US Eastern, without one
+        "2026-01-15T16:00:00.000+0530",  # ... in India, half-hour offset
+        "2026-01-15T10:30:00Z",  # HubSpot API, no milliseconds
+        "1768473000000",  # HubSpot export: epoch milliseconds
+    ]
+    parsed, reasons = parse_timestamps(pd.Series(same_instant))
+    assert set(parsed) == {pd.Timestamp(datetime(2026, 1, 15, 10, 30))}
+    assert reasons.isna().all()
+
+
+def test_date_only_values_mean_midnight_utc_and_garbage_gets_a_reason():
+    parsed, reasons = parse_timestamps(pd.Series(["2026-03-01", "not a date", None, "2026-02-30"]))
+    assert parsed[0] == pd.Timestamp(2026, 3, 1)
+    assert pd.isna(parsed[1]) and reasons[1] == "not a timestamp 'not a date'"
+    assert pd.isna(parsed[2]) and reasons[2] is None  # absent is not an error
+    assert pd.isna(parsed[3]) and reasons[3] == "not a timestamp '2026-02-30'"
+
+
+def test_amounts_with_currency_signs_and_thousands_separators():
+    parsed, reasons = parse_numbers(pd.Series(["12300.00", "$12,300", "USD 7,500.50", "12k", ""]))
+    assert parsed[:3].tolist() == [12300.0, 12300.0, 7500.5]
+    assert reasons[3] == "not a number '12k'"
+    assert pd.isna(parsed[4]) and reasons[4] is None
+
+
+def test_booleans_accept_the_usual_spellings_only():
+    parsed, reasons = parse_booleans(pd.Series(["true", "FALSE", "1", "no", "perhaps"]))
+    assert parsed[:4].tolist() == [True, False, True, False]
+    assert reasons[4] == "not a boolean 'perhaps'"
+
+
+def test_type_records_names_every_problem_of_a_record():
+    frame = pd.DataFrame(
+        {
+            "Id": ["a", None, "c"],
+            "CreatedDate": ["2026-01-01T00:00:00Z", "yesterday", None],
+            "Amount": ["10", "20", "lots"],
+        }
+    )
+    spec = RecordSpec(required=("Id", "CreatedDate"), types={"CreatedDate": "timestamp", "Amount": "number"})
+    typed, reasons = type_records(frame, spec)
+    assert pd.isna(reasons[0])
+    assert reasons[1] == "Id: missing; CreatedDate: not a timestamp 'yesterday'"
+    assert reasons[2] == "CreatedDate: missing; Amount: not a number 'lots'"
+    assert typed.loc[0, "Amount"] == 10.0

@@ -1,0 +1,41 @@
+import pandas as pd
+
+from revops.reconcile.sources import SourceMapping, utm_from_url
+
+
+def _channels(lead_source, hubspot=None, utm_source=None, utm_medium=None):
+    mapping = SourceMapping.load()
+    n = len(lead_source)
+    fill = lambda values: pd.Series(values if values is not None else [None] * n, dtype=object)  # noqa: E731
+    return mapping.channel_of(fill(lead_source), fill(hubspot), fill(utm_source), fill(utm_medium)).tolist()
+
+
+def test_spellings_map_regardless_of_case_and_spacing():
+    assert _channels(["Paid Search", "  paid   SEARCH ", "PPC", "AdWords"]) == ["paid_search"] * 4
+
+
+def test_precedence_salesforce_then_hubspot_then_utm():
+    result = _channels(
+        lead_source=["Webinar", None, None, "asdf"],
+        hubspot=["PAID_SEARCH", "PAID_SEARCH", None, None],
+        utm_source=[None, None, "partner-portal", None],
+        utm_medium=["cpc", "email", "referral", "email"],
+    )
+    assert result == ["events", "paid_search", "partner", "email"]
+
+
+def test_unknown_values_go_to_the_visible_unmapped_bucket_not_other():
+    assert _channels(["Other", "asdf", None]) == ["unmapped"] * 3
+
+
+def test_utm_tags_come_from_the_landing_page_query_string():
+    urls = pd.Series(
+        [
+            "https://x.io/pricing?utm_source=google&utm_medium=cpc",
+            "https://x.io/pricing",
+            None,
+        ]
+    )
+    source, medium = utm_from_url(urls)
+    assert [v if isinstance(v, str) else None for v in source] == ["google", None, None]
+    assert [v if isinstance(v, str) else None for v in medium] == ["cpc", None, None]

@@ -1,0 +1,1 @@
+"""A generated CRM world with known ground truth, for the demo, tests and benchmarks."""

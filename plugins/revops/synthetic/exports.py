@@ -23,6 +23,7 @@ HUBSPOT_CONTACT_LABELS = {
     "lastname": "Last Name",
     "company": "Company Name",
     "createdate": "Create Date",
+    "lastmodifieddate": "Last Modified Date",
     "lifecyclestage": "Lifecycle Stage",
     "hs_lead_status": "Lead Status",
     "hs_analytics_source": "Original Source",
@@ -101,7 +102,7 @@ def _hubspot_strings(contacts: pd.DataFrame) -> pd.DataFrame:
         if column == "createdate":
             epoch_ms = pd.to_datetime(values).astype("datetime64[ms]").astype("int64")
             out[column] = epoch_ms.astype(str)
-        elif column.endswith("_date"):
+        elif column.endswith("_date") or column == "lastmodifieddate":
             out[column] = pd.to_datetime(values).dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3]
             out[column] = (out[column] + "Z").fillna("")
         else:

@@ -50,6 +50,7 @@ class World:
     config: WorldConfig
     truth_prospects: pd.DataFrame
     truth_opportunities: pd.DataFrame
+    truth_scores: pd.DataFrame  # person, changed_at, score: every score change that happened
     salesforce: dict[str, pd.DataFrame] = field(default_factory=dict)
     hubspot: dict[str, pd.DataFrame] = field(default_factory=dict)
 
@@ -73,12 +74,25 @@ def generate_world(config: WorldConfig | None = None) -> World:
     opportunities = _censor_opportunities(
         pd.concat([lead_opps, direct_opps, test.opportunities], ignore_index=True), as_of
     )
+    scores = _score_history(rng, people, journeys, as_of)
+    current_score = scores.groupby("person")["score"].last()
+    last_score_change = scores.groupby("person")["changed_at"].max()
     leads = pd.concat(
-        [_make_leads(rng, config, journeys, people, opportunities, as_of), test.leads],
+        [
+            _make_leads(
+                rng, config, journeys, people, opportunities, as_of, current_score, last_score_change
+            ),
+            test.leads,
+        ],
         ignore_index=True,
     )
     contacts = pd.concat(
-        [_make_contacts(rng, config, people, journeys, opportunities, as_of), test.contacts],
+        [
+            _make_contacts(
+                rng, config, people, journeys, opportunities, as_of, current_score, last_score_change
+            ),
+            test.contacts,
+        ],
         ignore_index=True,
     )
     opportunities["lead_source"] = _opportunity_lead_sources(opportunities, leads)
@@ -87,6 +101,7 @@ def generate_world(config: WorldConfig | None = None) -> World:
         config=config,
         truth_prospects=truth_prospects,
         truth_opportunities=_truth_opportunities(opportunities, truth_prospects),
+        truth_scores=scores,
         salesforce={
             "User": users,
             "Campaign": campaigns,
@@ -94,7 +109,7 @@ def generate_world(config: WorldConfig | None = None) -> World:
             "Opportunity": _salesforce_opportunities(opportunities),
             "OpportunityHistory": _opportunity_history(opportunities, as_of),
         },
-        hubspot={"contacts": contacts.drop(columns=["person"])},
+        hubspot=_hubspot_objects(contacts, opportunities, scores),
     )
 
 
@@ -467,6 +482,7 @@ def _make_test_records(rng, config, users, first_opp_id: int) -> _TestRecords:
             "opp_created_at": np.where(converted, created + _days(np.ones(n)), NAT),
             "rejected_at": NAT,
             "rejection": None,
+            "modified_at": np.where(converted, created + _days(np.ones(n)), created),
         }
     )
     in_hubspot = np.arange(n) % 3 != 0
@@ -491,7 +507,9 @@ def _make_test_records(rng, config, users, first_opp_id: int) -> _TestRecords:
 # --- how the source systems record it --------------------------------------------------------
 
 
-def _make_leads(rng, config, journeys, people, opportunities, as_of) -> pd.DataFrame:
+def _make_leads(
+    rng, config, journeys, people, opportunities, as_of, current_score, last_score_change
+) -> pd.DataFrame:
     """One Salesforce lead per hand-off; a returning prospect gets a second lead."""
     handed = journeys[journeys["handoff_at"].to_numpy() < as_of].reset_index(drop=True)
     person = people.set_index("person").loc[handed["person"]].reset_index()
@@ -519,12 +537,18 @@ def _make_leads(rng, config, journeys, people, opportunities, as_of) -> pd.DataF
             "owner_id": person["owner_id"],
             "campaign_id": person["campaign_id"],
             "utm": [cat.CHANNELS[c].utm for c in handed["channel"]],
-            "score": rng.integers(40, 160, n),
+            "score": current_score.reindex(handed["person"]).fillna(0).astype(int).to_numpy(),
             "is_test": False,
             "opportunity_id": opp_id,
             "opp_created_at": opp_created.to_numpy(),
             "rejected_at": handed["rejected_at"],
             "rejection": handed["rejection"],
+            "modified_at": _last_change(
+                handed,
+                ["handoff_at", "sal_at", "sql_at", "opp_at", "rejected_at"],
+                as_of,
+                last_score_change.reindex(handed["person"]).to_numpy(),
+            ),
         }
     )
 
@@ -589,8 +613,9 @@ def _salesforce_leads(leads: pd.DataFrame) -> pd.DataFrame:
             "ConvertedOpportunityId": np.where(opp_known, leads["opportunity_id"], None),
             "OwnerId": leads["owner_id"],
             "CreatedDate": leads["created_at"],
-            "SystemModstamp": leads["created_at"],
+            "SystemModstamp": leads["modified_at"].fillna(leads["created_at"]),
             "IsDeleted": False,
+            "MasterRecordId": None,
             "Region__c": leads["region"],
             "Segment__c": leads["segment"],
             "CampaignId__c": leads["campaign_id"],
@@ -670,6 +695,7 @@ def _opportunity_history(opps: pd.DataFrame, as_of) -> pd.DataFrame:
 
 
 def _contact_frame(**columns) -> pd.DataFrame:
+    columns.setdefault("lastmodifieddate", columns["createdate"])
     defaults = {
         "hs_lead_status": None,
         "mql_date": NAT,
@@ -680,7 +706,9 @@ def _contact_frame(**columns) -> pd.DataFrame:
     return pd.DataFrame({**defaults, **columns}, index=range(len(columns["hs_object_id"])))
 
 
-def _make_contacts(rng, config, people, journeys, opportunities, as_of) -> pd.DataFrame:
+def _make_contacts(
+    rng, config, people, journeys, opportunities, as_of, current_score, last_score_change
+) -> pd.DataFrame:
     """HubSpot holds every inbound prospect from their first form fill."""
     inbound = people[people["channel"] != "outbound"].reset_index(drop=True)
     n = len(inbound)
@@ -700,13 +728,23 @@ def _make_contacts(rng, config, people, journeys, opportunities, as_of) -> pd.Da
         lifecyclestage=_lifecycle_stage(first, customer_at, as_of),
         hs_analytics_source=source,
         hs_analytics_first_url=[_first_url(cat.CHANNELS[c].utm) for c in inbound["channel"]],
-        hubspotscore=rng.integers(0, 160, n),
+        hubspotscore=current_score.reindex(inbound["person"]).fillna(0).astype(int).to_numpy(),
         region=inbound["region"].to_numpy(),
         segment=inbound["segment"].to_numpy(),
         mql_date=_known(first["mql_at"].to_numpy(), as_of),
         sql_date=_known(first["sql_at"].to_numpy(), as_of),
         opportunity_date=_known(first["opp_at"].to_numpy(), as_of),
         customer_date=_known(customer_at.astype("datetime64[ms]"), as_of),
+        lastmodifieddate=_last_change(
+            first,
+            ["handoff_at", "sql_at", "opp_at"],
+            as_of,
+            np.fmax(
+                last_score_change.reindex(inbound["person"]).to_numpy(),
+                customer_at.astype("datetime64[ms]"),
+            ),
+            created=inbound["created_at"].to_numpy(),
+        ),
     )
 
 
@@ -794,3 +832,111 @@ def _truth_opportunities(opps: pd.DataFrame, truth_prospects: pd.DataFrame) -> p
     truth["channel"] = np.where(opps["person"].notna(), person_channel, opps["channel"])
     truth["is_from_converted_lead"] = opps["person"].notna().to_numpy()
     return truth.reset_index(drop=True)
+
+
+def _last_change(frame, columns, as_of, extra, created=None) -> np.ndarray:
+    """The latest of the given event times that happened before the cut-off."""
+    times = [frame[c].to_numpy().astype("datetime64[ms]") for c in columns]
+    times.append(np.asarray(extra).astype("datetime64[ms]"))
+    if created is not None:
+        times.append(np.asarray(created).astype("datetime64[ms]"))
+    stacked = np.stack([np.where(t < as_of, t, NAT) for t in times], axis=1)
+    return pd.DataFrame(stacked).max(axis=1).to_numpy().astype("datetime64[ms]")
+
+
+# --- lead scores ------------------------------------------------------------------------------
+
+SCORE_STEPS = np.array([5, 10, 15, -5])
+SCORE_STEP_WEIGHTS = np.array([0.5, 0.3, 0.1, 0.1])
+ENGAGEMENTS_PER_WEEK = 0.4
+
+
+def _score_history(rng, people: pd.DataFrame, journeys: pd.DataFrame, as_of) -> pd.DataFrame:
+    """Every change of each person's lead score: (person, changed_at, score).
+
+    A form fill on creation, then engagement at random (mostly small gains, some decay), and
+    a surge of big gains in the week before each hand-off to sales: the velocity signal.
+    """
+    created = people["created_at"].to_numpy().astype("datetime64[ms]")
+    alive_days = (as_of - created).astype("timedelta64[ms]").astype("int64") / MS_PER_DAY
+    counts = rng.poisson(ENGAGEMENTS_PER_WEEK * alive_days / 7)
+    person = np.repeat(people["person"].to_numpy(), counts)
+    start = np.repeat(created, counts)
+    span = np.repeat(alive_days, counts)
+    engagement = pd.DataFrame(
+        {
+            "person": person,
+            "changed_at": start + _days(rng.random(len(person)) * span),
+            "delta": rng.choice(SCORE_STEPS, len(person), p=SCORE_STEP_WEIGHTS),
+        }
+    )
+    handoffs = journeys.dropna(subset=["mql_at"])
+    surge_size = rng.integers(2, 5, len(handoffs))
+    surge_at = np.repeat(handoffs["mql_at"].to_numpy().astype("datetime64[ms]"), surge_size)
+    surge = pd.DataFrame(
+        {
+            "person": np.repeat(handoffs["person"].to_numpy(), surge_size),
+            "changed_at": surge_at - _days(rng.uniform(0.05, 7, len(surge_at))),
+            "delta": rng.choice([20, 25, 30, 45], len(surge_at)),
+        }
+    )
+    form_fill = pd.DataFrame({"person": people["person"], "changed_at": created, "delta": 10})
+    events = pd.concat([form_fill, engagement, surge], ignore_index=True)
+    events = events[(events["changed_at"] < as_of) & (events["changed_at"] >= _created_of(events, people))]
+    events = events.sort_values(["person", "changed_at"], kind="stable", ignore_index=True)
+    events["score"] = events.groupby("person")["delta"].cumsum().clip(lower=0)
+    return events[["person", "changed_at", "score"]]
+
+
+def _created_of(events: pd.DataFrame, people: pd.DataFrame) -> np.ndarray:
+    return people.set_index("person")["created_at"].reindex(events["person"]).to_numpy()
+
+
+# --- HubSpot objects --------------------------------------------------------------------------
+
+HUBSPOT_DEAL_STAGES = {
+    "Prospecting": "appointmentscheduled",
+    "Qualification": "qualifiedtobuy",
+    "Demo": "presentationscheduled",
+    "Proposal": "decisionmakerboughtin",
+    "Negotiation": "contractsent",
+    "Closed Won": "closedwon",
+    "Closed Lost": "closedlost",
+}
+
+
+def _hubspot_objects(contacts, opportunities, scores) -> dict[str, pd.DataFrame]:
+    """Contacts, the deals synced from Salesforce for them, associations and score history."""
+    contact_of_person = contacts.dropna(subset=["person"]).set_index("person")["hs_object_id"]
+    synced = opportunities[opportunities["person"].isin(contact_of_person.index)]
+    deals = pd.DataFrame(
+        {
+            "hs_object_id": (5_000_000 + np.arange(len(synced))).astype(str),
+            "dealname": synced["opportunity_id"].map(lambda i: f"Deal {i[-9:-3]}").to_numpy(),
+            "dealstage": synced["stage"].map(HUBSPOT_DEAL_STAGES).to_numpy(),
+            "pipeline": "default",
+            "amount": synced["amount"].to_numpy(),
+            "closedate": synced["close_date"].to_numpy(),
+            "createdate": synced["created_at"].to_numpy(),
+            "hs_lastmodifieddate": np.where(
+                synced["is_closed"], synced["close_at"], synced["created_at"]
+            ).astype("datetime64[ms]"),
+            "hs_is_closed_won": synced["is_won"].to_numpy(),
+            "salesforce_opportunity_id": synced["opportunity_id"].to_numpy(),
+        }
+    )
+    associations = pd.DataFrame(
+        {
+            "contact_id": contact_of_person.reindex(synced["person"]).to_numpy(),
+            "deal_id": deals["hs_object_id"].to_numpy(),
+        }
+    )
+    score_history = scores.assign(contact_id=contact_of_person.reindex(scores["person"]).to_numpy()).dropna(
+        subset=["contact_id"]
+    )[["contact_id", "changed_at", "score"]]
+    return {
+        "contacts": contacts.drop(columns=["person"]),
+        "deals": deals,
+        "contact_deal_associations": associations,
+        "contact_score_history": score_history.reset_index(drop=True),
+    }

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
 
 from revops.extract.csv_source import csv_batches
-from revops.extract.landing import land_batch
+from revops.extract.landing import land_snapshot
 from revops.reconcile.build import BuildResult, build_staging
 from revops.warehouse import get_engine
 
 
 def land_exports(engine: sa.Engine, exports: Path, run_id: str = "test-run") -> list:
-    with engine.begin() as conn:
-        return [
-            land_batch(conn, batch, run_id, extracted_at=datetime(2026, 11, 2, 1))
-            for batch in csv_batches(exports)
-        ]
+    return [land_snapshot(engine, spec, records, run_id) for spec, records in csv_batches(exports)]
 
 
 def stage(url: str, exports: Path, run_id: str = "test-run") -> tuple[sa.Engine, BuildResult]:

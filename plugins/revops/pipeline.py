@@ -14,8 +14,11 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from revops.audit.ledger import batch_provenance, record_run
+from revops.extract import crm
 from revops.extract.csv_source import csv_batches
-from revops.extract.landing import land_batch
+from revops.extract.hubspot import HubSpotSettings
+from revops.extract.landing import LandedBatch, land_snapshot
+from revops.extract.salesforce import SalesforceSettings
 from revops.kpis.engine import compute_kpis, current_build
 from revops.kpis.registry import load_registry
 from revops.kpis.scope import Scope
@@ -25,7 +28,7 @@ from revops.scorecards.audiences import Audience, load_audiences
 from revops.scorecards.delivery import deliver
 from revops.scorecards.render import archive_pdf, render_pdf
 from revops.scorecards.view_model import build_view, periods_needed
-from revops.settings import SMTP_CONN_ID, Settings
+from revops.settings import HUBSPOT_CONN_ID, SALESFORCE_CONN_ID, SMTP_CONN_ID, Settings
 from revops.warehouse import get_engine
 
 log = logging.getLogger(__name__)
@@ -41,22 +44,54 @@ def _naive_utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=None)
 
 
+def source_enabled(source: str) -> bool:
+    """Whether REVOPS_EXTRACT_SOURCES switches this source on for the deployment."""
+    return source in Settings.from_env().extract_sources
+
+
+def extract_salesforce(run_id: str, object_name: str, window_end: datetime) -> dict:
+    """Extract one Salesforce object up to the run's window end (full load the first time)."""
+    from airflow.sdk import BaseHook
+
+    settings = SalesforceSettings.from_connection(BaseHook.get_connection(SALESFORCE_CONN_ID))
+    batch = crm.extract_salesforce_object(get_engine(), settings, object_name, _naive_utc(window_end), run_id)
+    return _batch_summary(batch)
+
+
+def extract_hubspot(run_id: str, object_name: str, window_end: datetime) -> dict:
+    """Extract one HubSpot object type (and its associations) up to the run's window end."""
+    from airflow.sdk import BaseHook
+
+    settings = HubSpotSettings.from_connection(BaseHook.get_connection(HUBSPOT_CONN_ID))
+    batches = crm.extract_hubspot_object(get_engine(), settings, object_name, _naive_utc(window_end), run_id)
+    return {"batches": [_batch_summary(b) for b in batches]}
+
+
+def _batch_summary(batch: LandedBatch) -> dict:
+    return {
+        "batch_id": batch.batch_id,
+        "object": f"{batch.source}.{batch.object}",
+        "records_seen": batch.records_seen,
+        "records_landed": batch.record_count,
+        "status": batch.status,
+    }
+
+
 def extract_csv_exports(run_id: str) -> dict:
     """Land every configured CSV export as a raw batch (identical files land once)."""
     settings = Settings.from_env()
     engine = get_engine(settings.warehouse_url)
     landed = []
-    with engine.begin() as conn:
-        for batch in csv_batches(settings.csv_export_dir):
-            result = land_batch(conn, batch, run_id, extracted_at=_now())
-            landed.append(
-                {
-                    "batch_id": result.batch_id,
-                    "object": f"{result.source}.{result.object}",
-                    "records": result.record_count,
-                    "new": not result.already_landed,
-                }
-            )
+    for spec, records in csv_batches(settings.csv_export_dir):
+        result = land_snapshot(engine, spec, records, run_id)
+        landed.append(
+            {
+                "batch_id": result.batch_id,
+                "object": f"{result.source}.{result.object}",
+                "records": result.record_count,
+                "new": not result.already_landed,
+            }
+        )
     if not landed:
         raise RuntimeError(f"no CSV export found under {settings.csv_export_dir}")
     return {"batches": landed}
@@ -209,7 +244,3 @@ def record_pipeline_run(run_id: str, dag_id: str, logical_date, data_interval: t
 
 def _audience(name: str) -> Audience:
     return load_audiences(set(load_registry()))[name]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)

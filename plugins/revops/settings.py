@@ -22,6 +22,9 @@ SMTP_CONN_ID = "revops_smtp"
 SALESFORCE_CONN_ID = "revops_salesforce"
 HUBSPOT_CONN_ID = "revops_hubspot"
 
+# Sources the extract DAG reads: any of "salesforce", "hubspot" (their APIs) and "csv".
+EXTRACT_SOURCES = ("salesforce", "hubspot", "csv")
+
 # Pool that serialises warehouse writers: the embedded DuckDB file takes one writer at a time.
 WAREHOUSE_POOL = "revops_warehouse"
 
@@ -35,6 +38,7 @@ class Settings:
     csv_export_dir: Path
     archive_dir: Path
     mail_from: str
+    extract_sources: tuple[str, ...]
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -47,6 +51,11 @@ class Settings:
             csv_export_dir=Path(os.environ.get("REVOPS_CSV_EXPORT_DIR", data_dir / "exports")),
             archive_dir=Path(os.environ.get("REVOPS_ARCHIVE_DIR", data_dir / "archive")),
             mail_from=os.environ.get("REVOPS_MAIL_FROM", "scorecards@revops.local"),
+            extract_sources=tuple(
+                s.strip()
+                for s in os.environ.get("REVOPS_EXTRACT_SOURCES", "salesforce,hubspot").split(",")
+                if s.strip()
+            ),
         )
 
 

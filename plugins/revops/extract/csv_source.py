@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from revops.configuration import ConfigError, read_config
-from revops.extract.landing import Batch
+from revops.extract.landing import BatchSpec
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ UNEXPECTED_CELLS = "_unexpected_cells"
 EXPORT_MANIFEST = "export.json"
 
 
-def csv_batches(export_dir: Path) -> Iterator[Batch]:
+def csv_batches(export_dir: Path) -> Iterator[tuple[BatchSpec, list[dict]]]:
     """One batch per configured export file found in `export_dir`.
 
     Exports are full snapshots, so a batch's window is (none, the moment it was exported).
@@ -39,16 +39,16 @@ def csv_batches(export_dir: Path) -> Iterator[Batch]:
             if not path.exists():
                 log.warning("%s.%s: no export at %s, skipped", source, object_name, path)
                 continue
-            yield Batch(
+            batch = BatchSpec(
                 source=source,
                 object=object_name,
-                records=read_export(path, spec.get("columns", {})),
-                id_field=spec["id"],
                 extract_mode="full",
                 window_start=None,
                 window_end=exported_at or _modified_at(path),
                 origin=f"csv:{spec['file']}",
+                id_field=spec["id"],
             )
+            yield batch, read_export(path, spec.get("columns", {}))
 
 
 def _exported_at(export_dir: Path) -> datetime | None:

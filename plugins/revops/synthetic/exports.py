@@ -31,10 +31,10 @@ HUBSPOT_CONTACT_LABELS = {
     "hubspotscore": "HubSpot Score",
     "region": "Region",
     "segment": "Segment",
-    "mql_date": "Became a Marketing Qualified Lead Date",
-    "sql_date": "Became a Sales Qualified Lead Date",
-    "opportunity_date": "Became an Opportunity Date",
-    "customer_date": "Became a Customer Date",
+    "hs_lifecyclestage_marketingqualifiedlead_date": "Became a Marketing Qualified Lead Date",
+    "hs_lifecyclestage_salesqualifiedlead_date": "Became a Sales Qualified Lead Date",
+    "hs_lifecyclestage_opportunity_date": "Became an Opportunity Date",
+    "hs_lifecyclestage_customer_date": "Became a Customer Date",
 }
 
 SALESFORCE_DATETIME_FIELDS = ("CreatedDate", "SystemModstamp")

@@ -159,7 +159,9 @@ def _make_users() -> pd.DataFrame:
     frame["Id"] = salesforce_ids("005", frame.pop("n"))
     frame["Email"] = frame["Email"].str.lower()
     frame["IsActive"] = True
-    return frame[["Id", "Name", "Email", "IsActive", "Region__c"]]
+    frame["SystemModstamp"] = pd.Timestamp("2025-01-02 09:00")
+    frame["IsDeleted"] = False
+    return frame[["Id", "Name", "Email", "IsActive", "Region__c", "SystemModstamp", "IsDeleted"]]
 
 
 def _make_campaigns(rng, config: WorldConfig) -> pd.DataFrame:
@@ -179,6 +181,8 @@ def _make_campaigns(rng, config: WorldConfig) -> pd.DataFrame:
             )
     frame = pd.DataFrame(rows)
     frame.insert(0, "Id", salesforce_ids("701", range(1, len(frame) + 1)))
+    frame["SystemModstamp"] = pd.to_datetime(frame["StartDate"]) + pd.Timedelta(hours=9)
+    frame["IsDeleted"] = False
     return frame
 
 
@@ -690,6 +694,7 @@ def _opportunity_history(opps: pd.DataFrame, as_of) -> pd.DataFrame:
     )
     history = pd.concat(parts, ignore_index=True).sort_values(["OpportunityId", "CreatedDate"])
     history["Probability"] = history["StageName"].map(cat.STAGE_PROBABILITY)
+    history["IsDeleted"] = False
     history.insert(0, "Id", salesforce_ids("008", range(1, len(history) + 1)))
     return history.reset_index(drop=True)
 
@@ -698,10 +703,10 @@ def _contact_frame(**columns) -> pd.DataFrame:
     columns.setdefault("lastmodifieddate", columns["createdate"])
     defaults = {
         "hs_lead_status": None,
-        "mql_date": NAT,
-        "sql_date": NAT,
-        "opportunity_date": NAT,
-        "customer_date": NAT,
+        "hs_lifecyclestage_marketingqualifiedlead_date": NAT,
+        "hs_lifecyclestage_salesqualifiedlead_date": NAT,
+        "hs_lifecyclestage_opportunity_date": NAT,
+        "hs_lifecyclestage_customer_date": NAT,
     }
     return pd.DataFrame({**defaults, **columns}, index=range(len(columns["hs_object_id"])))
 
@@ -731,10 +736,10 @@ def _make_contacts(
         hubspotscore=current_score.reindex(inbound["person"]).fillna(0).astype(int).to_numpy(),
         region=inbound["region"].to_numpy(),
         segment=inbound["segment"].to_numpy(),
-        mql_date=_known(first["mql_at"].to_numpy(), as_of),
-        sql_date=_known(first["sql_at"].to_numpy(), as_of),
-        opportunity_date=_known(first["opp_at"].to_numpy(), as_of),
-        customer_date=_known(customer_at.astype("datetime64[ms]"), as_of),
+        hs_lifecyclestage_marketingqualifiedlead_date=_known(first["mql_at"].to_numpy(), as_of),
+        hs_lifecyclestage_salesqualifiedlead_date=_known(first["sql_at"].to_numpy(), as_of),
+        hs_lifecyclestage_opportunity_date=_known(first["opp_at"].to_numpy(), as_of),
+        hs_lifecyclestage_customer_date=_known(customer_at.astype("datetime64[ms]"), as_of),
         lastmodifieddate=_last_change(
             first,
             ["handoff_at", "sql_at", "opp_at"],

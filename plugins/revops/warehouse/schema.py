@@ -34,7 +34,8 @@ extract_batches = sa.Table(
     _ts("extracted_at", nullable=False),
     _ts("window_start"),
     _ts("window_end"),
-    sa.Column("record_count", sa.Integer, nullable=False),
+    sa.Column("record_count", sa.Integer, nullable=False),  # records landed (new)
+    sa.Column("records_seen", sa.Integer, nullable=False),  # records the source returned
     sa.Column("content_sha256", sa.String, nullable=False),
     sa.Column("status", sa.String, nullable=False),  # complete | incomplete
     sa.Column("status_reason", sa.Text),
@@ -49,9 +50,21 @@ raw_records = sa.Table(
     sa.Column("source", sa.String, nullable=False),
     sa.Column("object", sa.String, nullable=False),
     sa.Column("record_id", sa.String, nullable=False),
+    sa.Column("record_version", sa.String, nullable=False),  # modstamp, or the hash
     sa.Column("record_hash", sa.String, nullable=False),
     sa.Column("is_deleted", sa.Boolean, nullable=False),
     sa.Column("payload", sa.Text, nullable=False),
+    schema="raw",
+)
+
+watermarks = sa.Table(
+    "watermarks",
+    metadata,
+    sa.Column("source", sa.String, primary_key=True),
+    sa.Column("object", sa.String, primary_key=True),
+    _ts("high_water", nullable=False),  # end of the last complete incremental window
+    sa.Column("batch_id", sa.String, nullable=False),
+    _ts("updated_at", nullable=False),
     schema="raw",
 )
 
@@ -201,8 +214,21 @@ deliveries = sa.Table(
 
 
 def ensure_schema(engine: sa.Engine) -> None:
-    """Create schemas and tables that do not exist yet (idempotent)."""
+    """Create schemas and tables that do not exist yet (idempotent), and refuse to run
+    against tables an older version of the code created with different columns."""
     with engine.begin() as conn:
         for schema in SCHEMAS:
             conn.execute(sa.text(f"create schema if not exists {schema}"))
         metadata.create_all(conn, checkfirst=True)
+        rows = conn.execute(
+            sa.text("select table_schema, table_name, column_name from information_schema.columns")
+        )
+        existing = {(r.table_schema, r.table_name, r.column_name) for r in rows}
+        for table in metadata.sorted_tables:
+            missing = [c.name for c in table.columns if (table.schema, table.name, c.name) not in existing]
+            if missing:
+                raise RuntimeError(
+                    f"warehouse table {table.schema}.{table.name} lacks columns {missing}: it was "
+                    "created by an older version. Delete the embedded warehouse file "
+                    "(var/warehouse.duckdb) or migrate the table."
+                )

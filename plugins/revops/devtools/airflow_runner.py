@@ -28,6 +28,10 @@ def prepare_airflow(data_dir: Path | None = None) -> None:
     """Point Airflow at this project (env vars) and migrate its metadata database."""
     for key, value in airflow_environment(data_dir).items():
         os.environ.setdefault(key, value)
+    # `airflow standalone` starts its components as `airflow ...` commands found on PATH.
+    venv_bin = str(Path(sys.executable).parent)
+    if venv_bin not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")
     airflow = Path(sys.executable).with_name("airflow")
     subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, env=os.environ)
     subprocess.run(

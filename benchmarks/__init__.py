@@ -1,0 +1,1 @@
+"""Benchmarks: speed and memory measured as scripts, reported in docs/performance.md."""

@@ -108,6 +108,7 @@ def generate_world(config: WorldConfig | None = None) -> World:
             "Lead": _salesforce_leads(leads),
             "Opportunity": _salesforce_opportunities(opportunities),
             "OpportunityHistory": _opportunity_history(opportunities, as_of),
+            "LeadHistory": _lead_history(leads, journeys, as_of),
         },
         hubspot=_hubspot_objects(contacts, opportunities, scores),
     )
@@ -945,3 +946,70 @@ def _hubspot_objects(contacts, opportunities, scores) -> dict[str, pd.DataFrame]
         "contact_deal_associations": associations,
         "contact_score_history": score_history.reset_index(drop=True),
     }
+
+
+def _lead_history(leads: pd.DataFrame, journeys: pd.DataFrame, as_of) -> pd.DataFrame:
+    """LeadHistory as Salesforce writes it: a `created` row, then one row per Status change."""
+    real = leads[leads["person"].notna()].copy()
+    key = real["person"].astype("int64") * 10 + real["journey"].astype("int64")
+    steps = journeys.set_index(journeys["person"] * 10 + journeys["journey"]).reindex(key)
+    lead_ids = salesforce_ids("00Q", real["lead_n"].to_numpy() + 1)
+    first_status = np.where(
+        real["Status"].isin(["New"]) | (steps["channel"] == "outbound").to_numpy(), "New", "MQL"
+    )
+    parts = [
+        pd.DataFrame(
+            {
+                "LeadId": lead_ids,
+                "Field": "created",
+                "OldValue": None,
+                "NewValue": None,
+                "CreatedDate": real["created_at"].to_numpy(),
+            }
+        )
+    ]
+    previous = first_status.astype(object)
+    for column, status in (("sal_at", "SAL"), ("sql_at", "SQL"), ("opp_at", "Converted")):
+        at = steps[column].to_numpy().astype("datetime64[ms]")
+        happened = at < as_of
+        parts.append(
+            pd.DataFrame(
+                {
+                    "LeadId": lead_ids[happened],
+                    "Field": "Status",
+                    "OldValue": previous[happened],
+                    "NewValue": status,
+                    "CreatedDate": at[happened],
+                }
+            )
+        )
+        previous = np.where(happened, status, previous)
+    rejected_at = steps["rejected_at"].to_numpy().astype("datetime64[ms]")
+    rejected = rejected_at < as_of
+    outcome = (
+        steps["rejection"]
+        .map(
+            {
+                "recycled": "Recycled",
+                "disqualified": "Disqualified",
+                "converted_no_opportunity": "Converted",
+            }
+        )
+        .to_numpy()
+    )
+    parts.append(
+        pd.DataFrame(
+            {
+                "LeadId": lead_ids[rejected],
+                "Field": "Status",
+                "OldValue": previous[rejected],
+                "NewValue": outcome[rejected],
+                "CreatedDate": rejected_at[rejected],
+            }
+        )
+    )
+    history = pd.concat(parts, ignore_index=True)
+    history = history.sort_values(["LeadId", "CreatedDate", "Field"], kind="stable", ignore_index=True)
+    history.insert(0, "Id", salesforce_ids("017", range(1, len(history) + 1)))
+    history["IsDeleted"] = False
+    return history

@@ -28,18 +28,27 @@ LEADS_PER_PROSPECT = 0.53  # what the world generator produces, measured
 def measure(sandbox, method: str, directory: Path) -> dict:
     c = sandbox.credentials
     settings = SalesforceSettings(
-        username=c.salesforce_username, password=c.salesforce_password,
-        security_token=c.salesforce_security_token, route_to=sandbox.url.removeprefix("https://"),
-        ca_bundle=str(sandbox.ca_path), retry=RetryPolicy(base_delay=0.01), bulk_poll_seconds=0.05,
+        username=c.salesforce_username,
+        password=c.salesforce_password,
+        security_token=c.salesforce_security_token,
+        route_to=sandbox.url.removeprefix("https://"),
+        ca_bundle=str(sandbox.ca_path),
+        retry=RetryPolicy(base_delay=0.01),
+        bulk_poll_seconds=0.05,
     )
     engine = get_engine(f"duckdb:///{directory / f'{method}.duckdb'}")
     threshold = 10**12 if method == "rest" else 0
     started = time.perf_counter()
-    batch = extract_salesforce_object(engine, settings, "Lead", datetime(2026, 11, 2), method,
-                                      bulk_threshold=threshold)
+    batch = extract_salesforce_object(
+        engine, settings, "Lead", datetime(2026, 11, 2), method, bulk_threshold=threshold
+    )
     seconds = time.perf_counter() - started
-    return {"method": method, "records": batch.records_seen, "seconds": seconds,
-            "records_per_second": batch.records_seen / seconds}
+    return {
+        "method": method,
+        "records": batch.records_seen,
+        "seconds": seconds,
+        "records_per_second": batch.records_seen / seconds,
+    }
 
 
 def main() -> None:

@@ -22,8 +22,9 @@ from revops.extract.salesforce import SalesforceSettings
 from revops.kpis.engine import compute_kpis, current_build
 from revops.kpis.registry import load_registry
 from revops.kpis.scope import Scope
-from revops.periods import GRAINS, Period, period_containing
+from revops.periods import GRAINS, Period, local_date, period_containing
 from revops.reconcile.build import build_staging
+from revops.reconcile.quality import run_check
 from revops.scorecards.audiences import Audience, load_audiences
 from revops.scorecards.delivery import deliver
 from revops.scorecards.render import archive_pdf, render_pdf
@@ -33,7 +34,7 @@ from revops.warehouse import get_engine
 
 log = logging.getLogger(__name__)
 
-KPI_HORIZON = {"week": 13, "month": 13}  # periods kept fresh by the KPI DAG
+KPI_HORIZON = {"week": 13, "month": 13, "quarter": 6}  # periods kept fresh by the KPI DAG
 
 
 def _naive_utc(value: datetime | None) -> datetime | None:
@@ -107,23 +108,38 @@ def reconcile(run_id: str) -> dict:
     }
 
 
+def check_quality(check_name: str, run_time: datetime | None = None) -> dict:
+    """Run one data-quality check on the current staging build (raises if it fails)."""
+    engine = get_engine()
+    with engine.connect() as conn:
+        build = current_build(conn)
+    result = run_check(engine, check_name, build.build_id, _naive_utc(run_time))
+    return {
+        "check": result.check,
+        "status": result.status,
+        "message": result.message,
+        "measured": result.measured,
+    }
+
+
 def compute_kpi_horizon(run_id: str) -> dict:
     """Recompute every KPI for the recent periods of each grain, for every audience scope."""
     engine = get_engine()
     with engine.connect() as conn:
         cutoff = current_build(conn).data_cutoff
-    scopes = {Scope()} | {a.scope for a in load_audiences().values()}
+    slices = {(Scope(), "UTC")} | {(a.scope, a.timezone) for a in load_audiences().values()}
     rows = 0
-    for grain in GRAINS:
-        periods = period_containing(grain, cutoff.date()).history(KPI_HORIZON[grain])
-        for scope in sorted(scopes, key=lambda s: s.key):
-            rows += len(compute_kpis(engine, periods, run_id, scope))
+    for scope, timezone in sorted(slices, key=lambda s: (s[0].key, s[1])):
+        for grain in GRAINS:
+            latest = period_containing(grain, local_date(cutoff, timezone), timezone)
+            rows += len(compute_kpis(engine, latest.history(KPI_HORIZON[grain]), run_id, scope))
     return {"rows": rows, "data_cutoff": cutoff.isoformat()}
 
 
 def audience_period(audience: Audience, data_interval_start: datetime) -> Period:
     """The reporting period a scheduled run covers: the one its data interval starts in."""
-    return period_containing(audience.grain, _naive_utc(data_interval_start).date())
+    day = local_date(_naive_utc(data_interval_start), audience.timezone)
+    return period_containing(audience.grain, day, audience.timezone)
 
 
 def compute_scorecard_kpis(audience_name: str, run_id: str, data_interval_start: datetime) -> dict:

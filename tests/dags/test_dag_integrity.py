@@ -51,7 +51,9 @@ def test_every_dag_has_owner_tags_retries_docs_and_a_schedule(dag_bag):
         assert schedule is not None, dag_id
         for task in dag.tasks:
             assert task.owner == OWNER, f"{dag_id}.{task.task_id}"
-            assert task.retries >= 2, f"{dag_id}.{task.task_id}"
+            # Data-quality checks are deterministic: retrying a failed one changes nothing.
+            expected_retries = 0 if task.task_id.startswith("check_") else 2
+            assert task.retries >= expected_retries, f"{dag_id}.{task.task_id}"
 
 
 def test_one_scorecard_dag_per_configured_audience(dag_bag):

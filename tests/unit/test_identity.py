@@ -1,6 +1,14 @@
+from datetime import datetime
+
 import pandas as pd
 
-from revops.reconcile.identity import assign_prospect_ids, merge_prospects, normalise_email
+from revops.reconcile.identity import (
+    assign_prospect_ids,
+    correct_clock_skew,
+    merge_prospects,
+    normalise_email,
+    number_cycles,
+)
 
 
 def test_email_normalisation_trims_and_lowercases_and_rejects_non_addresses():
@@ -15,13 +23,20 @@ def _record(source, record_id, email, created, **fields):
         "object": "Lead" if source == "salesforce" else "contacts",
         "record_id": record_id,
         "email_normalized": email,
+        "first_name": "Ana",
+        "last_name": "Ruiz",
+        "company": "Acme",
         "created_at": pd.Timestamp(created),
+        "mql_at": pd.NaT,
+        "is_mql_handoff": source == "salesforce",
         "region": None,
         "segment": None,
         "owner_id": None,
         "campaign_id": None,
         "lead_score": None,
         "channel": "unmapped",
+        "sub_channel": "none",
+        "sub_channel_from_utm": False,
         "exclusion_rule": None,
     }
     return {**base, **fields}
@@ -31,7 +46,15 @@ def test_survivorship_rules_on_a_hand_built_person():
     records = pd.DataFrame(
         [
             # HubSpot saw her first, via paid search, in EMEA.
-            _record("hubspot", "51", "ana@acme.io", "2026-01-10", region="EMEA", channel="paid_search"),
+            _record(
+                "hubspot",
+                "51",
+                "ana@acme.io",
+                "2026-01-10",
+                region="EMEA",
+                channel="paid_search",
+                sub_channel="google",
+            ),
             # Salesforce lead from the MQL, later moved to NA by sales; source spelled badly.
             _record("salesforce", "00Q1", "ana@acme.io", "2026-01-20", region="EMEA", owner_id="005A"),
             _record(
@@ -42,9 +65,10 @@ def test_survivorship_rules_on_a_hand_built_person():
                 region="NA",
                 owner_id="005B",
                 channel="events",
+                sub_channel="webinar",
             ),
-            # Someone with no e-mail stays a prospect of their own.
-            _record("salesforce", "00Q3", None, "2026-02-01"),
+            # Someone with no e-mail and another name stays a prospect of their own.
+            _record("salesforce", "00Q3", None, "2026-02-01", first_name="Bo"),
         ]
     )
     prospects = merge_prospects(assign_prospect_ids(records), "unmapped").set_index(
@@ -53,9 +77,86 @@ def test_survivorship_rules_on_a_hand_built_person():
     ana = prospects.loc["ana@acme.io"]
     assert ana["created_at"] == pd.Timestamp("2026-01-10")  # earliest appearance
     assert ana["region"] == "NA" and ana["owner_id"] == "005B"  # newest Salesforce record
-    assert ana["channel"] == "events"  # Salesforce first, oldest *mapped* record
+    assert (ana["channel"], ana["sub_channel"]) == ("events", "webinar")  # Salesforce first, oldest mapped
     assert ana["record_count"] == 3
     assert len(prospects) == 2
+
+
+def test_a_record_without_email_joins_the_one_prospect_with_its_name_and_company():
+    records = pd.DataFrame(
+        [
+            _record("hubspot", "51", "ana@acme.io", "2026-01-10"),
+            _record("salesforce", "00Q1", None, "2026-01-20", first_name=" ANA ", company="acme"),
+            # Two different people called Bo Chen at Initech: a record without e-mail can't choose.
+            _record(
+                "hubspot",
+                "52",
+                "bo@initech.io",
+                "2026-01-10",
+                first_name="Bo",
+                last_name="Chen",
+                company="Initech",
+            ),
+            _record(
+                "hubspot",
+                "53",
+                "bo.chen@initech.io",
+                "2026-01-11",
+                first_name="Bo",
+                last_name="Chen",
+                company="Initech",
+            ),
+            _record(
+                "salesforce", "00Q2", None, "2026-01-20", first_name="Bo", last_name="Chen", company="Initech"
+            ),
+        ]
+    )
+    resolved = assign_prospect_ids(records).set_index("record_id")
+    assert resolved.loc["00Q1", "prospect_id"] == resolved.loc["51", "prospect_id"]
+    assert resolved.loc["00Q1", "match_rule"] == "name_and_company"
+    assert resolved.loc["00Q2", "match_rule"] == "ambiguous_name_and_company"
+    assert resolved.loc["00Q2", "prospect_id"] not in {
+        resolved.loc["52", "prospect_id"],
+        resolved.loc["53", "prospect_id"],
+    }
+
+
+def test_a_first_lead_stamped_by_a_skewed_clock_takes_hubspots_mql_time():
+    mql = pd.Timestamp("2026-03-02 15:00")
+    records = pd.DataFrame(
+        [
+            _record("hubspot", "51", "ana@acme.io", "2026-03-01", mql_at=mql),
+            # Synced 5 minutes after the MQL: normal.
+            _record("salesforce", "00Q1", "ana@acme.io", "2026-03-02 15:05"),
+            _record("hubspot", "61", "bo@acme.io", "2026-03-01", first_name="Bo", mql_at=mql),
+            # Written in New York time as if it were UTC: five hours early.
+            _record("salesforce", "00Q2", "bo@acme.io", "2026-03-02 10:03", first_name="Bo"),
+        ]
+    )
+    records = assign_prospect_ids(records)
+    records["cycle"] = number_cycles(records)
+    corrected = correct_clock_skew(records, tolerance_minutes=60, correction="prefer_hubspot").set_index(
+        "record_id"
+    )
+    assert pd.isna(corrected.loc["00Q1", "clock_skew_minutes"])
+    assert corrected.loc["00Q1", "created_at"] == pd.Timestamp("2026-03-02 15:05")
+    assert corrected.loc["00Q2", "clock_skew_minutes"] == -297.0
+    assert corrected.loc["00Q2", "created_at"] == mql
+    flagged = correct_clock_skew(records, 60, "flag_only").set_index("record_id")
+    assert flagged.loc["00Q2", "created_at"] == datetime(2026, 3, 2, 10, 3)
+
+
+def test_a_recycled_prospects_second_lead_is_cycle_two():
+    records = assign_prospect_ids(
+        pd.DataFrame(
+            [
+                _record("salesforce", "00Q9", "ana@acme.io", "2026-06-01"),
+                _record("hubspot", "51", "ana@acme.io", "2026-01-01"),
+                _record("salesforce", "00Q1", "ana@acme.io", "2026-02-01"),
+            ]
+        )
+    )
+    assert number_cycles(records).tolist() == [2, 1, 1]
 
 
 def test_one_excluded_record_excludes_the_person():

@@ -105,8 +105,10 @@ def _compute_one(
     conn, kpi: Kpi, version: KpiVersion, period: Period, scope: Scope, build: Build, run_id: str
 ) -> pd.DataFrame:
     params = {
-        "period_start": period.start,
+        "period_start": period.start,  # local dates, for date columns
         "period_end": period.end,
+        "period_start_at": period.start_at,  # the same boundaries as UTC instants
+        "period_end_at": period.end_at,
         "as_of": build.data_cutoff,
         "scope_value": scope.value,
     }
@@ -132,6 +134,7 @@ def _compute_one(
         kpi_version=version.version,
         sql_sha256=version.sql_sha256,
         grain=period.grain,
+        timezone=period.timezone,
         period_start=period.start,
         period_end=period.end,
         scope=scope.key,
@@ -149,10 +152,9 @@ def _flags(kpi: Kpi, period: Period, build: Build, volume: int) -> str:
         flags.append("no_data")
     elif volume < kpi.minimum_volume:
         flags.append("insufficient_volume")
-    cutoff = build.data_cutoff.date()
-    if period.end > cutoff:
+    if period.end_at > build.data_cutoff:
         flags.append("partial_period")
-    elif period.end + timedelta(days=kpi.maturity_days) > cutoff:
+    elif period.end_at + timedelta(days=kpi.maturity_days) > build.data_cutoff:
         flags.append("window_open")
     return ",".join(flags)
 
@@ -163,6 +165,7 @@ def _replace(conn, kpi: Kpi, version: KpiVersion, period: Period, scope: Scope, 
             (kpi_results.c.kpi_id == kpi.id)
             & (kpi_results.c.kpi_version == version.version)
             & (kpi_results.c.grain == period.grain)
+            & (kpi_results.c.timezone == period.timezone)
             & (kpi_results.c.period_start == period.start)
             & (kpi_results.c.scope == scope.key)
         )

@@ -1,9 +1,9 @@
 """Build the staging layer from the current state of the raw layer, in one transaction.
 
-Steps: current records per object (newest complete full snapshot plus later increments,
-deletions removed) -> typed values (bad records to quarantine with their reason) ->
-identity records -> prospects (merged by identity) -> opportunities -> data-quality summary.
-The same raw input always gives the same staging tables and the same build id.
+Steps: typed current records per object (bad ones to quarantine) -> identity records from
+Salesforce leads and HubSpot contacts -> prospect ids (e-mail, then fallbacks) -> clock-skew
+correction -> prospects (survivorship) -> opportunities -> the stage timeline -> the
+data-quality summary. The same raw input always gives the same staging tables and build id.
 """
 
 from __future__ import annotations
@@ -17,83 +17,25 @@ from datetime import UTC, datetime
 import pandas as pd
 import sqlalchemy as sa
 
-from revops.extract.csv_source import UNEXPECTED_CELLS
+from revops.configuration import read_config
 from revops.reconcile import identity
 from revops.reconcile.exclusions import opportunity_exclusions, prospect_exclusions
-from revops.reconcile.parsing import RecordSpec, type_records
+from revops.reconcile.records import TypedObjects, typed_objects
 from revops.reconcile.sources import SourceMapping, utm_from_url
+from revops.reconcile.timeline import build_timeline, initial_statuses
 from revops.warehouse import read_frame
 from revops.warehouse.load import replace_table
 from revops.warehouse.schema import (
     builds,
     opportunities,
     prospect_identities,
+    prospect_stages,
     prospects,
     quarantine,
     users,
 )
 
 log = logging.getLogger(__name__)
-
-SPECS = {
-    ("salesforce", "Lead"): RecordSpec(
-        required=("Id", "CreatedDate"),
-        types={
-            "CreatedDate": "timestamp",
-            "ConvertedDate": "date",
-            "IsConverted": "boolean",
-            "Lead_Score__c": "number",
-        },
-    ),
-    ("salesforce", "Opportunity"): RecordSpec(
-        required=("Id", "CreatedDate", "StageName", "IsClosed", "IsWon"),
-        types={
-            "CreatedDate": "timestamp",
-            "CloseDate": "date",
-            "IsClosed": "boolean",
-            "IsWon": "boolean",
-            "Amount": "number",
-        },
-    ),
-    ("salesforce", "User"): RecordSpec(required=("Id",), types={"IsActive": "boolean"}),
-    ("hubspot", "contacts"): RecordSpec(
-        required=("hs_object_id", "createdate"),
-        types={"createdate": "timestamp", "hubspotscore": "number"},
-    ),
-}
-
-CURRENT_RECORDS_SQL = """
-with batches as (
-    select batch_id, extract_mode, extracted_at, window_end
-    from raw.extract_batches
-    where source = :source and object = :object and status = 'complete'
-),
-latest_full as (
-    select max(extracted_at) as extracted_at from batches where extract_mode = 'full'
-),
-eligible as (
-    select batches.*
-    from batches cross join latest_full
-    where latest_full.extracted_at is null or batches.extracted_at >= latest_full.extracted_at
-),
-versions as (
-    select
-        records.record_id,
-        records.batch_id,
-        records.is_deleted,
-        records.payload,
-        row_number() over (
-            partition by records.record_id
-            order by eligible.extracted_at desc, records.batch_id desc
-        ) as version_rank
-    from raw.records as records
-    inner join eligible on eligible.batch_id = records.batch_id
-)
-select record_id, batch_id, is_deleted, payload
-from versions
-where version_rank = 1
-order by record_id
-"""
 
 ELIGIBLE_BATCHES_SQL = """
 select batch_id, source, object, extract_mode, extracted_at, window_end, record_count
@@ -110,35 +52,69 @@ class BuildResult:
     summary: dict
 
 
+@dataclass
+class Staging:
+    """Everything one build writes, before it is written."""
+
+    identities: pd.DataFrame
+    prospects: pd.DataFrame
+    opportunities: pd.DataFrame
+    timeline: pd.DataFrame
+    users: pd.DataFrame
+
+
 def build_staging(engine: sa.Engine, run_id: str) -> BuildResult:
     """Rebuild every staging table from raw, atomically, and record the build."""
-    mapping = SourceMapping.load()
     with engine.begin() as conn:
         batches = _batches_in_use(conn)
         if batches.empty:
             raise RuntimeError("raw layer holds no complete extract batch: run the extract first")
         build_id = "B" + hashlib.sha256(",".join(sorted(batches["batch_id"])).encode()).hexdigest()[:16]
-        typed, rejected, counts = _typed_objects(conn, build_id)
-        identity_records = _identity_records(typed, mapping)
-        prospect_rows = identity.merge_prospects(identity_records, mapping.unmapped_channel)
-        opportunity_rows = _opportunities(typed, identity_records, prospect_rows, mapping)
-        summary = _summary(counts, rejected, identity_records, prospect_rows, opportunity_rows)
+        typed = typed_objects(conn, build_id)
+        staging = reconcile(typed)
+        summary = _summary(typed, staging)
         data_cutoff = _data_cutoff(batches)
-        _write(
-            conn,
-            build_id,
-            run_id,
-            data_cutoff,
-            batches,
-            summary,
-            typed,
-            rejected,
-            identity_records,
-            prospect_rows,
-            opportunity_rows,
-        )
+        _write(conn, build_id, run_id, data_cutoff, batches, summary, typed, staging)
     log.info("staging build %s (cut-off %s): %s", build_id, data_cutoff, json.dumps(summary))
     return BuildResult(build_id=build_id, data_cutoff=data_cutoff, summary=summary)
+
+
+def reconcile(typed: TypedObjects) -> Staging:
+    """The reconciliation rules, applied to typed records (no database involved)."""
+    config = read_config("reconciliation")
+    mapping = SourceMapping.load()
+    records = _identity_records(typed, mapping)
+    records = identity.assign_prospect_ids(records, tuple(config["identity"]["fallbacks"]))
+    records["cycle"] = identity.number_cycles(records)
+    records = identity.correct_clock_skew(
+        records, config["clock_skew"]["tolerance_minutes"], config["clock_skew"]["correction"]
+    )
+    records = records.sort_values(["source", "object", "record_id"], ignore_index=True)
+    prospect_rows = identity.merge_prospects(records, mapping.unmapped_channel)
+    opportunity_rows = _opportunities(typed, records, prospect_rows, mapping)
+    timeline = build_timeline(
+        records,
+        prospect_rows,
+        typed[("salesforce", "LeadHistory")],
+        typed[("salesforce", "Opportunity")],
+        typed[("salesforce", "OpportunityHistory")],
+        config["stages"]["order"],
+    )
+    user_rows = typed[("salesforce", "User")]
+    return Staging(
+        identities=records,
+        prospects=prospect_rows,
+        opportunities=opportunity_rows,
+        timeline=timeline,
+        users=pd.DataFrame(
+            {
+                "user_id": user_rows["Id"],
+                "name": user_rows["Name"],
+                "region": user_rows["Region__c"],
+                "is_active": user_rows["IsActive"].astype("boolean"),
+            }
+        ).sort_values("user_id"),
+    )
 
 
 def _batches_in_use(conn: sa.Connection) -> pd.DataFrame:
@@ -160,53 +136,18 @@ def _data_cutoff(batches: pd.DataFrame) -> datetime:
     return pd.Timestamp(ends.groupby([batches["source"], batches["object"]]).max().min()).to_pydatetime()
 
 
-def _typed_objects(conn, build_id: str):
-    typed: dict[tuple[str, str], pd.DataFrame] = {}
-    rejected: list[pd.DataFrame] = []
-    counts: dict[str, dict] = {}
-    for (source, object_name), spec in SPECS.items():
-        current = read_frame(conn, CURRENT_RECORDS_SQL, {"source": source, "object": object_name})
-        live = current[~current["is_deleted"].astype(bool)]
-        payloads = pd.DataFrame.from_records([json.loads(p) for p in live["payload"]], index=live.index)
-        frame, reasons = type_records(payloads, spec)
-        if UNEXPECTED_CELLS in frame:
-            extra = frame[UNEXPECTED_CELLS].notna()
-            reasons = reasons.where(
-                ~extra,
-                reasons.fillna("")
-                .str.cat(pd.Series("row has cells beyond the header", index=frame.index), sep="; ")
-                .str.strip("; "),
-            )
-        bad = reasons.notna()
-        rejected.append(
-            pd.DataFrame(
-                {
-                    "build_id": build_id,
-                    "batch_id": live["batch_id"][bad],
-                    "source": source,
-                    "object": object_name,
-                    "record_id": live["record_id"][bad],
-                    "reason": reasons[bad],
-                    "payload": live["payload"][bad],
-                }
-            )
-        )
-        typed[(source, object_name)] = frame[~bad].assign(_batch_id=live["batch_id"][~bad])
-        counts[f"{source}.{object_name}"] = {
-            "records": len(current),
-            "deleted_upstream": int(current["is_deleted"].astype(bool).sum()),
-            "quarantined": int(bad.sum()),
-            "typed": int((~bad).sum()),
-        }
-    return typed, pd.concat(rejected, ignore_index=True), counts
-
-
-def _identity_records(typed, mapping: SourceMapping) -> pd.DataFrame:
+def _identity_records(typed: TypedObjects, mapping: SourceMapping) -> pd.DataFrame:
     """One row per Salesforce lead and HubSpot contact, in a common shape."""
     leads = typed[("salesforce", "Lead")]
     contacts = typed[("hubspot", "contacts")]
-    empty = pd.Series(pd.NA, index=contacts.index, dtype=object)
+    lead_sources = mapping.classify(
+        leads["LeadSource"], _empty(leads), leads["UTM_Source__c"], leads["UTM_Medium__c"]
+    )
     contact_utm_source, contact_utm_medium = utm_from_url(contacts["hs_analytics_first_url"])
+    contact_sources = mapping.classify(
+        _empty(contacts), contacts["hs_analytics_source"], contact_utm_source, contact_utm_medium
+    )
+    first_status = initial_statuses(leads, typed[("salesforce", "LeadHistory")])
     lead_rows = pd.DataFrame(
         {
             "source": "salesforce",
@@ -215,19 +156,20 @@ def _identity_records(typed, mapping: SourceMapping) -> pd.DataFrame:
             "email_normalized": identity.normalise_email(leads["Email"]),
             "first_name": leads["FirstName"],
             "last_name": leads["LastName"],
+            "company": leads["Company"],
             "created_at": leads["CreatedDate"],
+            "mql_at": pd.NaT,
+            "is_mql_handoff": (first_status == "MQL").to_numpy(),
             "region": leads["Region__c"],
             "segment": leads["Segment__c"],
             "owner_id": leads["OwnerId"],
             "campaign_id": leads["CampaignId__c"],
             "lead_score": leads["Lead_Score__c"],
-            "channel": mapping.channel_of(
-                leads["LeadSource"],
-                pd.Series(pd.NA, index=leads.index, dtype=object),
-                leads["UTM_Source__c"],
-                leads["UTM_Medium__c"],
-            ),
+            "channel": lead_sources["channel"].to_numpy(),
+            "sub_channel": lead_sources["sub_channel"].to_numpy(),
+            "sub_channel_from_utm": lead_sources["sub_channel_from_utm"].to_numpy(),
             "converted_opportunity_id": leads["ConvertedOpportunityId"],
+            "is_test_flag": leads["Is_Test__c"].fillna(False).astype(bool),
         }
     )
     contact_rows = pd.DataFrame(
@@ -238,37 +180,44 @@ def _identity_records(typed, mapping: SourceMapping) -> pd.DataFrame:
             "email_normalized": identity.normalise_email(contacts["email"]),
             "first_name": contacts["firstname"],
             "last_name": contacts["lastname"],
+            "company": contacts["company"],
             "created_at": contacts["createdate"],
+            "mql_at": contacts["hs_lifecyclestage_marketingqualifiedlead_date"],
+            "is_mql_handoff": False,
             "region": contacts["region"],
             "segment": contacts["segment"],
-            "owner_id": empty,
-            "campaign_id": empty,
+            "owner_id": _empty(contacts),
+            "campaign_id": _empty(contacts),
             "lead_score": contacts["hubspotscore"],
-            "channel": mapping.channel_of(
-                empty, contacts["hs_analytics_source"], contact_utm_source, contact_utm_medium
-            ),
-            "converted_opportunity_id": empty,
+            "channel": contact_sources["channel"].to_numpy(),
+            "sub_channel": contact_sources["sub_channel"].to_numpy(),
+            "sub_channel_from_utm": contact_sources["sub_channel_from_utm"].to_numpy(),
+            "converted_opportunity_id": _empty(contacts),
+            "is_test_flag": False,
         }
     )
     records = pd.concat([lead_rows, contact_rows], ignore_index=True)
     records["exclusion_rule"] = prospect_exclusions(records)
-    records = identity.assign_prospect_ids(records)
-    return records.sort_values(["source", "object", "record_id"], ignore_index=True)
+    return records
 
 
-def _opportunities(typed, identity_records, prospect_rows, mapping) -> pd.DataFrame:
+def _empty(frame: pd.DataFrame) -> pd.Series:
+    return pd.Series(pd.NA, index=frame.index, dtype=object)
+
+
+def _opportunities(typed: TypedObjects, records, prospect_rows, mapping: SourceMapping) -> pd.DataFrame:
     opps = typed[("salesforce", "Opportunity")]
-    converted = identity_records.dropna(subset=["converted_opportunity_id"])
+    converted = records.dropna(subset=["converted_opportunity_id"])
     prospect_of_opp = converted.set_index("converted_opportunity_id")["prospect_id"]
     prospect_of_opp = prospect_of_opp[~prospect_of_opp.index.duplicated()]
     prospect_id = opps["Id"].map(prospect_of_opp)
     prospect = prospect_rows.set_index("prospect_id")
     from_lead = prospect_id.notna()
-    none = pd.Series(pd.NA, index=opps.index, dtype=object)
-    own_channel = mapping.channel_of(opps["LeadSource"], none, none, none)
+    own_source = mapping.classify(opps["LeadSource"], _empty(opps), _empty(opps), _empty(opps))
     name_rule = opportunity_exclusions(opps["Name"])
     prospect_rule = prospect_id.map(prospect["exclusion_rule"])
-    exclusion = name_rule.fillna(("from_excluded_prospect:" + prospect_rule).where(prospect_rule.notna()))
+    inherited = prospect_rule.map(lambda rule: f"from_excluded_prospect:{rule}", na_action="ignore")
+    exclusion = name_rule.fillna(inherited)
     frame = pd.DataFrame(
         {
             "opportunity_id": opps["Id"],
@@ -282,7 +231,12 @@ def _opportunities(typed, identity_records, prospect_rows, mapping) -> pd.DataFr
             "owner_id": opps["OwnerId"],
             "region": opps["Region__c"],
             "segment": opps["Segment__c"],
-            "channel": prospect_id.map(prospect["channel"]).where(from_lead, own_channel),
+            "channel": prospect_id.map(prospect["channel"]).where(
+                from_lead, own_source["channel"].to_numpy()
+            ),
+            "sub_channel": prospect_id.map(prospect["sub_channel"]).where(
+                from_lead, own_source["sub_channel"].to_numpy()
+            ),
             "campaign_id": opps["CampaignId"],
             "is_from_converted_lead": from_lead,
             "exclusion_rule": exclusion,
@@ -292,60 +246,51 @@ def _opportunities(typed, identity_records, prospect_rows, mapping) -> pd.DataFr
     return frame.sort_values("opportunity_id", ignore_index=True)
 
 
-def _summary(counts, rejected, identity_records, prospect_rows, opportunity_rows) -> dict:
-    reasons = rejected["reason"].str.replace(r" '.*?'", "", regex=True)
+def _summary(typed: TypedObjects, staging: Staging) -> dict:
+    reasons = typed.quarantined["reason"].str.replace(r" '.*?'", "", regex=True)
+    prospect_rows, records = staging.prospects, staging.identities
     real = prospect_rows[~prospect_rows["is_excluded"]]
     real_records = int(real["record_count"].sum())
     merged = real_records - len(real)
+    unmapped = real[real["channel"] == "unmapped"]
+    flags = staging.timeline["flags"].str.split(",").explode()
     return {
-        "objects": counts,
-        "quarantined_by_reason": {k: int(v) for k, v in reasons.value_counts().sort_index().items()},
-        "identity_records": len(identity_records),
+        "objects": typed.counts,
+        "quarantined_by_reason": _counts(reasons),
+        "identity_records": len(records),
         "prospects": len(prospect_rows),
         "real_prospects": len(real),
         "duplicates_merged": merged,  # among real (not excluded) prospects
         "duplicate_rate": round(merged / max(real_records, 1), 4),
+        "match_rules": _counts(records["match_rule"]),
         "excluded_prospects_by_rule": _counts(prospect_rows["exclusion_rule"]),
-        "excluded_opportunities_by_rule": _counts(opportunity_rows["exclusion_rule"]),
+        "excluded_opportunities_by_rule": _counts(staging.opportunities["exclusion_rule"]),
         "prospects_unmapped_channel": int((real["channel"] == "unmapped").sum()),
-        "opportunities": len(opportunity_rows),
+        "unmapped_source_values": _counts(unmapped["sub_channel"]),
+        "clock_skew_records": int(records["clock_skew_minutes"].notna().sum()),
+        "stage_flags": _counts(flags[flags != ""]),
+        "opportunities": len(staging.opportunities),
+        "row_counts": {
+            "prospects": len(prospect_rows),
+            "opportunities": len(staging.opportunities),
+            "prospect_stages": len(staging.timeline),
+        },
     }
 
 
 def _counts(values: pd.Series) -> dict[str, int]:
-    return {k: int(v) for k, v in values.dropna().value_counts().sort_index().items()}
+    return {str(k): int(v) for k, v in values.dropna().value_counts().sort_index().items()}
 
 
 def _write(
-    conn,
-    build_id,
-    run_id,
-    data_cutoff,
-    batches,
-    summary,
-    typed,
-    rejected,
-    identity_records,
-    prospect_rows,
-    opportunity_rows,
+    conn, build_id, run_id, data_cutoff, batches, summary, typed: TypedObjects, staging: Staging
 ) -> None:
-    user_rows = typed[("salesforce", "User")]
-    replace_table(conn, prospects, prospect_rows)
-    replace_table(conn, prospect_identities, identity_records)
-    replace_table(conn, opportunities, opportunity_rows)
-    replace_table(
-        conn,
-        users,
-        pd.DataFrame(
-            {
-                "user_id": user_rows["Id"],
-                "name": user_rows["Name"],
-                "region": user_rows["Region__c"],
-                "is_active": user_rows["IsActive"].astype("boolean"),
-            }
-        ).sort_values("user_id"),
-    )
-    replace_table(conn, quarantine, rejected.sort_values(["source", "object", "record_id"]))
+    replace_table(conn, prospects, staging.prospects)
+    replace_table(conn, prospect_identities, staging.identities)
+    replace_table(conn, opportunities, staging.opportunities)
+    replace_table(conn, prospect_stages, staging.timeline)
+    replace_table(conn, users, staging.users)
+    replace_table(conn, quarantine, typed.quarantined.sort_values(["source", "object", "record_id"]))
     conn.execute(builds.delete().where(builds.c.build_id == build_id))
     conn.execute(
         builds.insert().values(

@@ -16,6 +16,8 @@ def prospect_exclusions(records: pd.DataFrame) -> pd.Series:
         hit = pd.Series(False, index=records.index)
         if "email_domains" in spec:
             hit |= domain.isin([d.casefold() for d in spec["email_domains"]]).fillna(False)
+        for flag in spec.get("flags", []):
+            hit |= records[flag].fillna(False).astype(bool)
         if "name_words" in spec:
             words = {w.casefold() for w in spec["name_words"]}
             for column in ("first_name", "last_name"):

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 EPOCH_MILLIS = re.compile(r"^\d{12,13}$")
+OFFSET_SUFFIX = r"(?:Z|[+-]\d{2}:?\d{2})$"
 TRUE_WORDS = {"true", "1", "yes", "y", "t"}
 FALSE_WORDS = {"false", "0", "no", "n", "f"}
 
@@ -22,20 +23,35 @@ def _text(values: pd.Series) -> pd.Series:
     return values.astype("string").str.strip().replace("", pd.NA)
 
 
-def parse_timestamps(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """ISO 8601 (any offset, `Z`, or none = UTC), date-only, or epoch milliseconds -> UTC."""
+def parse_timestamps(values: pd.Series, naive_timezone: str = "UTC") -> tuple[pd.Series, pd.Series]:
+    """ISO 8601 (any offset or `Z`), date-only, or epoch milliseconds -> naive UTC.
+
+    A value without an offset is a local time in `naive_timezone` (UTC unless configured);
+    in the repeated hour when clocks go back it is read as the first (summer) occurrence.
+    """
     text = _text(values)
     is_epoch = text.str.fullmatch(EPOCH_MILLIS.pattern).fillna(False).astype(bool)
+    has_offset = text.str.contains(OFFSET_SUFFIX, regex=True).fillna(False).astype(bool)
+    is_naive = ~is_epoch & ~has_offset
     epoch = pd.to_datetime(pd.to_numeric(text.where(is_epoch), errors="coerce"), unit="ms", errors="coerce")
-    iso = pd.to_datetime(text.where(~is_epoch), format="ISO8601", utc=True, errors="coerce")
-    parsed = iso.dt.tz_localize(None).astype("datetime64[ms]")
+    aware = pd.to_datetime(text.where(has_offset), format="ISO8601", utc=True, errors="coerce")
+    naive = pd.to_datetime(text.where(is_naive), format="ISO8601", errors="coerce")
+    naive_utc = naive.dt.tz_localize(naive_timezone, ambiguous=True, nonexistent="shift_forward")
+    parsed = aware.dt.tz_localize(None).astype("datetime64[ms]")
+    parsed = parsed.where(
+        ~is_naive, naive_utc.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[ms]")
+    )
     parsed = parsed.where(~is_epoch, epoch.astype("datetime64[ms]"))
     return parsed, _reasons(text, parsed, "not a timestamp")
 
 
-def parse_dates(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """`YYYY-MM-DD` (or a full timestamp, whose UTC date is taken) -> date at midnight."""
-    parsed, reasons = parse_timestamps(values)
+def parse_dates(values: pd.Series, naive_timezone: str = "UTC") -> tuple[pd.Series, pd.Series]:
+    """`YYYY-MM-DD` -> that date at midnight; a full timestamp -> its date in UTC."""
+    text = _text(values)
+    date_only = text.str.fullmatch(r"\d{4}-\d{2}-\d{2}").fillna(False).astype(bool)
+    parsed, reasons = parse_timestamps(values, naive_timezone)
+    plain = pd.to_datetime(text.where(date_only), format="%Y-%m-%d", errors="coerce")
+    parsed = parsed.where(~date_only, plain.astype("datetime64[ms]"))
     return parsed.dt.normalize(), reasons.str.replace("timestamp", "date")
 
 
@@ -82,8 +98,13 @@ class RecordSpec:
     types: dict[str, str] = field(default_factory=dict)  # field -> key of PARSERS
 
 
-def type_records(frame: pd.DataFrame, spec: RecordSpec) -> tuple[pd.DataFrame, pd.Series]:
-    """Parse the typed fields of `frame`; returns it typed and one reason per rejected row."""
+def type_records(
+    frame: pd.DataFrame, spec: RecordSpec, naive_timezone: str = "UTC"
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Parse the typed fields of `frame`; returns it typed and one reason per rejected row.
+
+    `naive_timezone` is the zone of timestamps written without an offset.
+    """
     typed = frame.copy()
     problems = pd.Series([[] for _ in range(len(frame))], index=frame.index, dtype=object)
     for name in spec.required:
@@ -92,7 +113,10 @@ def type_records(frame: pd.DataFrame, spec: RecordSpec) -> tuple[pd.DataFrame, p
     for name, kind in spec.types.items():
         if name not in typed:
             typed[name] = pd.Series(pd.NA, index=frame.index, dtype=object)
-        typed[name], reasons = PARSERS[kind](typed[name])
+        if kind in ("timestamp", "date"):
+            typed[name], reasons = PARSERS[kind](typed[name], naive_timezone)
+        else:
+            typed[name], reasons = PARSERS[kind](typed[name])
         _add(problems, reasons.notna(), name + ": " + reasons.fillna(""))
     joined = problems.map(lambda p: "; ".join(p) if p else None)
     return typed, joined

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
-import numpy as np
 import pandas as pd
 
 from revops.configuration import ConfigError, read_config
@@ -39,31 +38,59 @@ class SourceMapping:
             lookups=lookups,
         )
 
-    def channel_of(
+    def classify(
         self,
         lead_source: pd.Series,
         hubspot_source: pd.Series,
         utm_source: pd.Series,
         utm_medium: pd.Series,
-    ) -> pd.Series:
-        """The channel of each record: the first field in precedence order that maps."""
-        candidates = {
+    ) -> pd.DataFrame:
+        """Channel and sub-channel of each record.
+
+        The channel comes from the first field, in precedence order, whose value maps. The
+        sub-channel is the raw value that decided it (normalised), with the UTM source
+        preferred where there is one, so `paid_search` splits into google, bing, ...; an
+        unmapped record keeps the raw value nobody could map, for the data-quality report.
+        """
+        utm = utm_source.map(normalise).fillna(utm_medium.map(normalise))
+        raw = {
+            "salesforce_lead_source": lead_source.map(normalise),
+            "hubspot_analytics_source": hubspot_source.map(normalise),
+            "utm": utm,
+        }
+        mapped = {
             "salesforce_lead_source": self._map("salesforce_lead_source", lead_source),
             "hubspot_analytics_source": self._map("hubspot_analytics_source", hubspot_source),
             # A UTM source is more specific than a medium (partner-portal vs referral).
             "utm": self._map("utm_source", utm_source).fillna(self._map("utm_medium", utm_medium)),
         }
         channel = pd.Series(pd.NA, index=lead_source.index, dtype=object)
+        sub_channel = pd.Series(pd.NA, index=lead_source.index, dtype=object)
         for field_name in self.precedence:
-            channel = channel.fillna(candidates[field_name])
-        return channel.fillna(self.unmapped_channel)
+            decides = channel.isna() & mapped[field_name].notna()
+            channel = channel.where(~decides, mapped[field_name])
+            sub_channel = sub_channel.where(~decides, utm.fillna(raw[field_name]))
+        unmapped = channel.isna()
+        first_raw = raw["salesforce_lead_source"].fillna(raw["hubspot_analytics_source"]).fillna(utm)
+        sub_channel = sub_channel.where(~unmapped, first_raw.fillna("none"))
+        return pd.DataFrame(
+            {
+                "channel": channel.fillna(self.unmapped_channel),
+                "sub_channel": sub_channel.fillna("none"),
+                "sub_channel_from_utm": (utm.notna() & ~unmapped).to_numpy(),
+            }
+        )
+
+    def channel_of(self, lead_source, hubspot_source, utm_source, utm_medium) -> pd.Series:
+        return self.classify(lead_source, hubspot_source, utm_source, utm_medium)["channel"]
 
     def _map(self, field_name: str, values: pd.Series) -> pd.Series:
-        return values.map(lambda v: self.lookups[field_name].get(normalise(v)), na_action="ignore")
+        lookup = self.lookups[field_name]
+        return values.map(lambda v: lookup.get(normalise(v)), na_action="ignore").astype(object)
 
 
 def normalise(value) -> str | None:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
     text = " ".join(str(value).split()).casefold()
     return text or None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from revops.configuration import ConfigError, read_config
 from revops.kpis.scope import SCOPE_COLUMNS, Scope
@@ -38,12 +39,17 @@ def _audience(name: str, spec: dict, known_kpis: set[str] | None) -> Audience:
     if len(scope_items) > 1 or any(column not in SCOPE_COLUMNS for column, _ in scope_items):
         raise ConfigError(f"{where}: scope must be one of {sorted(SCOPE_COLUMNS)}")
     scope = Scope(*scope_items[0]) if scope_items else Scope()
+    timezone = spec.get("timezone", "UTC")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ConfigError(f"{where}: unknown time zone {timezone!r}") from error
     return Audience(
         name=name,
         title=spec["title"],
         grain=spec["grain"],
         schedule=spec["schedule"],
-        timezone=spec.get("timezone", "UTC"),
+        timezone=timezone,
         kpis=tuple(spec["kpis"]),
         scope=scope,
         recipients=tuple(spec["recipients"]),

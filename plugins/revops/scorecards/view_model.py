@@ -86,8 +86,7 @@ def reporting_period(kpi: Kpi, period: Period, data_cutoff: datetime) -> Period:
     A 30-day conversion rate for last week's cohort would be mostly empty; the scorecard
     shows the latest cohort that had its full 30 days instead, and says which one.
     """
-    cutoff = data_cutoff.date()
-    while period.end + timedelta(days=kpi.maturity_days) > cutoff and kpi.maturity_days:
+    while kpi.maturity_days and period.end_at + timedelta(days=kpi.maturity_days) > data_cutoff:
         period = period.previous()
     return period
 
@@ -147,9 +146,10 @@ def _totals(conn, audience: Audience, grain: str) -> pd.DataFrame:
         select kpi_id, kpi_version, period_start, numerator, denominator, value,
                ci_low, ci_high, volume, flags
         from marts.kpi_results
-        where scope = :scope and grain = :grain and dimension = :dimension
+        where scope = :scope and grain = :grain and timezone = :timezone
+          and dimension = :dimension
         """,
-        {"scope": audience.scope.key, "grain": grain, "dimension": TOTAL},
+        {"scope": audience.scope.key, "grain": grain, "timezone": audience.timezone, "dimension": TOTAL},
     )
 
 

@@ -38,6 +38,9 @@ HUBSPOT_CONTACT_LABELS = {
 }
 
 SALESFORCE_DATETIME_FIELDS = ("CreatedDate", "SystemModstamp")
+# The stage-history report is exported in its owner's time zone, without an offset;
+# include/config/reconciliation.yaml says so (timestamps.naive_timezones).
+NAIVE_REPORT_TIMEZONE = "America/New_York"
 SALESFORCE_DATE_FIELDS = ("ConvertedDate", "CloseDate", "StartDate")
 # Offsets some exporting users' time zones put on Lead timestamps (same instant, other clock).
 LOCAL_OFFSETS_MINUTES = (60, -300, 330, 120)
@@ -47,9 +50,8 @@ def write_csv_exports(world: World, directory: Path) -> list[Path]:
     """Write every object of the world under `directory`; returns the files written."""
     written = []
     for name, frame in world.salesforce.items():
-        messy_offsets = name == "Lead"
         path = directory / "salesforce" / f"{name}.csv"
-        written.append(_write(_salesforce_strings(frame, messy_offsets), path))
+        written.append(_write(_salesforce_strings(frame, name), path))
     contacts = world.hubspot["contacts"][list(HUBSPOT_CONTACT_LABELS)]
     contacts = _hubspot_strings(contacts).rename(columns=HUBSPOT_CONTACT_LABELS)
     written.append(_write(contacts, directory / "hubspot" / "contacts.csv"))
@@ -64,17 +66,26 @@ def _write(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def _salesforce_strings(frame: pd.DataFrame, messy_offsets: bool) -> pd.DataFrame:
+def _salesforce_strings(frame: pd.DataFrame, object_name: str) -> pd.DataFrame:
+    """Lead timestamps carry mixed offsets; the history report is in New York local time."""
     out = pd.DataFrame(index=frame.index)
     for column in frame.columns:
         values = frame[column]
-        if column in SALESFORCE_DATETIME_FIELDS:
-            out[column] = _salesforce_datetimes(values, messy_offsets)
+        if column in SALESFORCE_DATETIME_FIELDS and object_name == "OpportunityHistory":
+            out[column] = _naive_local(values, NAIVE_REPORT_TIMEZONE)
+        elif column in SALESFORCE_DATETIME_FIELDS:
+            out[column] = _salesforce_datetimes(values, messy_offsets=object_name == "Lead")
         elif column in SALESFORCE_DATE_FIELDS:
             out[column] = pd.to_datetime(values).dt.strftime("%Y-%m-%d").fillna("")
         else:
             out[column] = _plain_strings(values)
     return out
+
+
+def _naive_local(values: pd.Series, timezone: str) -> pd.Series:
+    """`2026-01-15 05:30:00`: a report's local time with no offset at all."""
+    local = pd.to_datetime(values).dt.tz_localize("UTC").dt.tz_convert(timezone)
+    return local.dt.strftime("%Y-%m-%d %H:%M:%S").fillna("")
 
 
 def _salesforce_datetimes(values: pd.Series, messy_offsets: bool) -> pd.Series:

@@ -41,6 +41,10 @@ class WorldConfig:
     email_recased_rate: float = 0.30
     email_padded_rate: float = 0.05
     amount_missing_rate: float = 0.03
+    email_missing_rate: float = 0.03  # of first leads of inbound prospects
+    clock_skew_rate: float = 0.02  # of first leads of inbound prospects
+    clock_skew_hours: float = -5.0  # an integration writing New York time as if it were UTC
+    back_dated_stage_rate: float = 0.015  # of leads with both SAL and SQL
 
 
 @dataclass
@@ -51,6 +55,8 @@ class World:
     truth_prospects: pd.DataFrame
     truth_opportunities: pd.DataFrame
     truth_scores: pd.DataFrame  # person, changed_at, score: every score change that happened
+    # Which records carry which injected mess: name -> set of Salesforce lead ids.
+    truth_mess: dict[str, set[str]] = field(default_factory=dict)
     salesforce: dict[str, pd.DataFrame] = field(default_factory=dict)
     hubspot: dict[str, pd.DataFrame] = field(default_factory=dict)
 
@@ -95,6 +101,10 @@ def generate_world(config: WorldConfig | None = None) -> World:
         ],
         ignore_index=True,
     )
+    leads, mess = _inject_lead_mess(rng, config, leads, people)
+    lead_history, mess["out_of_order_leads"] = _back_date_some_stages(
+        rng, config, _lead_history(leads, journeys, as_of)
+    )
     opportunities["lead_source"] = _opportunity_lead_sources(opportunities, leads)
     truth_prospects = _truth_prospects(people, leads, contacts, opportunities)
     return World(
@@ -102,13 +112,14 @@ def generate_world(config: WorldConfig | None = None) -> World:
         truth_prospects=truth_prospects,
         truth_opportunities=_truth_opportunities(opportunities, truth_prospects),
         truth_scores=scores,
+        truth_mess=mess,
         salesforce={
             "User": users,
             "Campaign": campaigns,
             "Lead": _salesforce_leads(leads),
             "Opportunity": _salesforce_opportunities(opportunities),
             "OpportunityHistory": _opportunity_history(opportunities, as_of),
-            "LeadHistory": _lead_history(leads, journeys, as_of),
+            "LeadHistory": lead_history,
         },
         hubspot=_hubspot_objects(contacts, opportunities, scores),
     )
@@ -433,17 +444,23 @@ def _make_test_records(rng, config, users, first_opp_id: int) -> _TestRecords:
     created = _uniform_times(rng, n, config.start, latest)
     region = _pick(rng, cat.REGIONS, n, share=lambda v: v[0])
     owner = _owners_in_region(rng, users, region)
-    # Half are recognisable by e-mail domain, the other half only by name.
-    by_domain = np.arange(n) % 2 == 0
+    # Four kinds, each caught by a different rule: a test e-mail domain, a test name, an
+    # employee's internal address, and a record only Salesforce's Is_Test__c flag gives away.
+    kind = np.arange(n) % 4
     email = np.array(
         [
-            f"qa.user{i}@{cat.TEST_EMAIL_DOMAINS[i % len(cat.TEST_EMAIL_DOMAINS)]}"
-            if d
-            else f"sandbox.user{i}@globexlabs.io"
-            for i, d in enumerate(by_domain)
+            [
+                f"qa.user{i}@{cat.TEST_EMAIL_DOMAINS[i % len(cat.TEST_EMAIL_DOMAINS)]}",
+                f"sandbox.user{i}@globexlabs.io",
+                f"employee{i}@revops-demo.com",
+                f"demo.account{i}@initechbank.io",
+            ][k]
+            for i, k in enumerate(kind)
         ],
         dtype=object,
     )
+    first_names = np.array(["Quinn", "Test", "Priya", "Dana"], dtype=object)[kind]
+    last_names = np.array(["Assurance", "Test", "Okafor", "Whitfield"], dtype=object)[kind]
     converted = np.arange(n) % 4 < 2
     opps = _play_out_opportunities(
         rng,
@@ -469,9 +486,10 @@ def _make_test_records(rng, config, users, first_opp_id: int) -> _TestRecords:
             "lead_n": 900_000 + np.arange(n),
             "person": pd.array([pd.NA] * n, dtype="Int64"),
             "journey": 0,
-            "FirstName": np.where(by_domain, "Quinn", "Test"),
-            "LastName": np.where(by_domain, "Assurance", "Test"),
+            "FirstName": first_names,
+            "LastName": last_names,
             "Email": email,
+            "is_test_flag": kind == 3,
             "Company": "Sandbox Co",
             "created_at": created,
             "Status": np.where(converted, "Converted", "SQL"),
@@ -577,7 +595,9 @@ def _messy_lead_sources(rng, config, channels: np.ndarray) -> np.ndarray:
 
 
 def _lead_status(handed: pd.DataFrame, as_of) -> np.ndarray:
-    status = np.where(handed["channel"] == "outbound", "New", "MQL").astype(object)
+    # An SDR's own lead starts as New; every hand-off from marketing (and any return) as MQL.
+    sdr_created = (handed["channel"] == "outbound") & (handed["journey"] == 1)
+    status = np.where(sdr_created, "New", "MQL").astype(object)
     for column, name in (("sal_at", "SAL"), ("sql_at", "SQL"), ("opp_at", "Converted")):
         status = np.where(handed[column].to_numpy() < as_of, name, status)
     rejected = handed["rejected_at"].to_numpy() < as_of
@@ -625,6 +645,7 @@ def _salesforce_leads(leads: pd.DataFrame) -> pd.DataFrame:
             "Segment__c": leads["segment"],
             "CampaignId__c": leads["campaign_id"],
             "Lead_Score__c": leads["score"],
+            "Is_Test__c": leads["is_test_flag"].fillna(False).astype(bool),
             "UTM_Source__c": [u[0] if isinstance(u, tuple) else None for u in utm],
             "UTM_Medium__c": [u[1] if isinstance(u, tuple) else None for u in utm],
         }
@@ -837,6 +858,7 @@ def _truth_opportunities(opps: pd.DataFrame, truth_prospects: pd.DataFrame) -> p
     ].copy()
     truth["channel"] = np.where(opps["person"].notna(), person_channel, opps["channel"])
     truth["is_from_converted_lead"] = opps["person"].notna().to_numpy()
+    truth["closed_at"] = opps["close_at"].where(opps["is_closed"]).to_numpy()
     return truth.reset_index(drop=True)
 
 
@@ -954,9 +976,8 @@ def _lead_history(leads: pd.DataFrame, journeys: pd.DataFrame, as_of) -> pd.Data
     key = real["person"].astype("int64") * 10 + real["journey"].astype("int64")
     steps = journeys.set_index(journeys["person"] * 10 + journeys["journey"]).reindex(key)
     lead_ids = salesforce_ids("00Q", real["lead_n"].to_numpy() + 1)
-    first_status = np.where(
-        real["Status"].isin(["New"]) | (steps["channel"] == "outbound").to_numpy(), "New", "MQL"
-    )
+    sdr_created = (steps["channel"] == "outbound").to_numpy() & (real["journey"] == 1).to_numpy()
+    first_status = np.where(sdr_created, "New", "MQL")
     parts = [
         pd.DataFrame(
             {
@@ -1013,3 +1034,46 @@ def _lead_history(leads: pd.DataFrame, journeys: pd.DataFrame, as_of) -> pd.Data
     history.insert(0, "Id", salesforce_ids("017", range(1, len(history) + 1)))
     history["IsDeleted"] = False
     return history
+
+
+# --- mess that only reconciliation rules can undo ----------------------------------------------
+
+
+def _inject_lead_mess(rng, config, leads, people) -> tuple[pd.DataFrame, dict[str, set[str]]]:
+    """Leads without an e-mail (the name-and-company fallback must match them) and leads
+    whose creation time a misconfigured integration wrote in local time (clock skew)."""
+    leads = leads.copy()
+    channel_of = people.set_index("person")["channel"]
+    name_key = (people["first_name"] + "|" + people["last_name"] + "|" + people["company"]).str.lower()
+    unique_name = people["person"][~name_key.duplicated(keep=False)]
+    first_inbound = (
+        leads["person"].notna()
+        & (leads["journey"] == 1)
+        & (leads["person"].map(channel_of, na_action="ignore") != "outbound")
+    ).to_numpy(dtype=bool)
+    roll = rng.random(len(leads))
+    emailless = (
+        first_inbound
+        & leads["person"].isin(unique_name).to_numpy(dtype=bool)
+        & (roll < config.email_missing_rate)
+    )
+    skewed = first_inbound & ~emailless & (roll > 1 - config.clock_skew_rate)
+    leads.loc[emailless, "Email"] = None
+    leads.loc[skewed, "created_at"] = leads.loc[skewed, "created_at"] + pd.Timedelta(
+        hours=config.clock_skew_hours
+    )
+    ids = salesforce_ids("00Q", leads["lead_n"].to_numpy() + 1)
+    return leads, {"emailless_leads": set(ids[emailless]), "clock_skew_leads": set(ids[skewed])}
+
+
+def _back_date_some_stages(rng, config, history: pd.DataFrame) -> tuple[pd.DataFrame, set[str]]:
+    """A rep back-dates a lead's SQL change to before its SAL change: out of order."""
+    history = history.copy()
+    status = history[history["Field"] == "Status"]
+    sal = status[status["NewValue"] == "SAL"].set_index("LeadId")["CreatedDate"]
+    sql = status[status["NewValue"] == "SQL"]
+    candidates = sql[sql["LeadId"].isin(sal.index)]
+    chosen = candidates[rng.random(len(candidates)) < config.back_dated_stage_rate]
+    earlier = sal.reindex(chosen["LeadId"]).to_numpy() - _days(rng.uniform(1, 3, len(chosen)))
+    history.loc[chosen.index, "CreatedDate"] = earlier
+    return history, set(chosen["LeadId"])

@@ -78,6 +78,7 @@ prospects = sa.Table(
     sa.Column("segment", sa.String),
     sa.Column("owner_id", sa.String),
     sa.Column("channel", sa.String, nullable=False),
+    sa.Column("sub_channel", sa.String, nullable=False),
     sa.Column("campaign_id", sa.String),
     sa.Column("lead_score", sa.Integer),
     sa.Column("record_count", sa.Integer, nullable=False),
@@ -94,9 +95,38 @@ prospect_identities = sa.Table(
     sa.Column("record_id", sa.String, nullable=False),
     sa.Column("prospect_id", sa.String, nullable=False),
     sa.Column("match_rule", sa.String, nullable=False),
-    _ts("created_at", nullable=False),
+    sa.Column("cycle", sa.Integer, nullable=False),
+    _ts("created_at", nullable=False),  # after any clock-skew correction
+    sa.Column("clock_skew_minutes", sa.Float),  # set where the record's clock disagreed
     sa.Column("channel", sa.String, nullable=False),
+    sa.Column("sub_channel", sa.String, nullable=False),
     sa.Column("converted_opportunity_id", sa.String),
+    sa.Column("exclusion_rule", sa.String),
+    schema="staging",
+)
+
+prospect_stages = sa.Table(
+    "prospect_stages",
+    metadata,
+    sa.Column("prospect_id", sa.String, nullable=False),
+    sa.Column("cycle", sa.Integer, nullable=False),  # 1 = first hand-off, 2+ = re-entries
+    sa.Column("stage", sa.String, nullable=False),
+    _ts("entered_at", nullable=False),
+    sa.Column("source", sa.String, nullable=False),
+    sa.Column("record_id", sa.String, nullable=False),
+    sa.Column("flags", sa.String, nullable=False),  # out_of_order, re_entered
+    schema="staging",
+)
+
+quality_checks = sa.Table(
+    "quality_checks",
+    metadata,
+    sa.Column("build_id", sa.String, nullable=False),
+    sa.Column("check_name", sa.String, nullable=False),
+    sa.Column("severity", sa.String, nullable=False),
+    sa.Column("status", sa.String, nullable=False),  # pass | warn | fail
+    sa.Column("measured", sa.Text, nullable=False),  # JSON
+    sa.Column("message", sa.Text, nullable=False),
     schema="staging",
 )
 
@@ -115,6 +145,7 @@ opportunities = sa.Table(
     sa.Column("region", sa.String),
     sa.Column("segment", sa.String),
     sa.Column("channel", sa.String, nullable=False),
+    sa.Column("sub_channel", sa.String, nullable=False),
     sa.Column("campaign_id", sa.String),
     sa.Column("is_from_converted_lead", sa.Boolean, nullable=False),
     sa.Column("is_excluded", sa.Boolean, nullable=False),
@@ -166,6 +197,7 @@ kpi_results = sa.Table(
     sa.Column("kpi_version", sa.Integer, nullable=False),
     sa.Column("sql_sha256", sa.String, nullable=False),
     sa.Column("grain", sa.String, nullable=False),
+    sa.Column("timezone", sa.String, nullable=False),
     sa.Column("period_start", sa.Date, nullable=False),
     sa.Column("period_end", sa.Date, nullable=False),
     sa.Column("scope", sa.String, nullable=False),

@@ -1,0 +1,180 @@
+"""One stage timeline per prospect, from both systems' histories.
+
+Stages: created, mql, sal, sql, opportunity, won, lost, plus the exits disqualified and
+recycled. Each row belongs to a cycle: the first hand-off to sales is cycle 1, a recycled
+prospect who comes back as a new Salesforce lead starts cycle 2 (`re-entered`). Funnel
+measures count a prospect once per stage (its first entry), so a re-entry never double counts.
+
+Where both systems record one event, one is the system of record: HubSpot for the first MQL
+(marketing qualifies), Salesforce for everything sales does (its LeadHistory) and for
+opportunities. A stage entered before an earlier stage of its cycle is flagged
+`out_of_order`; its recorded time is kept.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+STATUS_STAGES = {"SAL": "sal", "SQL": "sql", "Disqualified": "disqualified", "Recycled": "recycled"}
+CLOSED_STAGES = {"Closed Won": "won", "Closed Lost": "lost"}
+TIMELINE_COLUMNS = ["prospect_id", "cycle", "stage", "entered_at", "source", "record_id", "flags"]
+
+
+def initial_statuses(leads: pd.DataFrame, lead_history: pd.DataFrame) -> pd.Series:
+    """Each lead's first status: the root of its chain of Status changes (an OldValue no
+    change led to), which survives back-dated rows; else its current status."""
+    changes = lead_history[lead_history["Field"] == "Status"]
+    reached = set(zip(changes["LeadId"], changes["NewValue"], strict=True))
+    roots = changes[
+        [(lead, old) not in reached for lead, old in zip(changes["LeadId"], changes["OldValue"], strict=True)]
+    ]
+    first_old = roots.sort_values(["LeadId", "CreatedDate", "Id"]).groupby("LeadId")["OldValue"].first()
+    return leads["Id"].map(first_old).fillna(leads["Status"])
+
+
+def build_timeline(
+    identities: pd.DataFrame,
+    prospects: pd.DataFrame,
+    lead_history: pd.DataFrame,
+    opportunities: pd.DataFrame,
+    opportunity_history: pd.DataFrame,
+    stage_order: list[str],
+) -> pd.DataFrame:
+    leads = identities[identities["source"] == "salesforce"].set_index("record_id")
+    parts = [
+        _created(prospects),
+        _mql(identities),
+        _lead_status_changes(leads, lead_history),
+        *_opportunity_stages(leads, opportunities, opportunity_history),
+    ]
+    timeline = pd.concat([p for p in parts if not p.empty], ignore_index=True)
+    timeline["flags"] = _out_of_order(timeline, stage_order)
+    reentry = (timeline["cycle"] > 1) & (timeline["stage"] == "mql")
+    timeline.loc[reentry, "flags"] = _add_flag(timeline.loc[reentry, "flags"], "re_entered")
+    timeline = timeline[TIMELINE_COLUMNS].sort_values(
+        ["prospect_id", "cycle", "entered_at", "stage", "record_id"]
+    )
+    return timeline.reset_index(drop=True)
+
+
+def _created(prospects: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "prospect_id": prospects["prospect_id"],
+            "cycle": 1,
+            "stage": "created",
+            "entered_at": prospects["created_at"],
+            "source": "reconciled",
+            "record_id": prospects["prospect_id"],
+        }
+    )
+
+
+def _mql(identities: pd.DataFrame) -> pd.DataFrame:
+    """HubSpot's MQL date for the first cycle; a Salesforce MQL hand-off lead otherwise."""
+    hubspot = identities[(identities["source"] == "hubspot") & identities["mql_at"].notna()]
+    hubspot_rows = pd.DataFrame(
+        {
+            "prospect_id": hubspot["prospect_id"],
+            "cycle": 1,
+            "stage": "mql",
+            "entered_at": hubspot["mql_at"],
+            "source": "hubspot",
+            "record_id": hubspot["record_id"],
+        }
+    ).drop_duplicates("prospect_id")
+    leads = identities[(identities["source"] == "salesforce") & identities["is_mql_handoff"]]
+    covered = leads["prospect_id"].isin(hubspot_rows["prospect_id"]) & (leads["cycle"] == 1)
+    leads = leads[~covered]
+    lead_rows = pd.DataFrame(
+        {
+            "prospect_id": leads["prospect_id"],
+            "cycle": leads["cycle"],
+            "stage": "mql",
+            "entered_at": leads["created_at"],
+            "source": "salesforce",
+            "record_id": leads["record_id"],
+        }
+    )
+    return pd.concat([hubspot_rows, lead_rows], ignore_index=True)
+
+
+def _lead_status_changes(leads: pd.DataFrame, lead_history: pd.DataFrame) -> pd.DataFrame:
+    changes = lead_history[
+        (lead_history["Field"] == "Status")
+        & lead_history["NewValue"].isin(list(STATUS_STAGES))
+        & lead_history["LeadId"].isin(leads.index)
+    ]
+    lead = leads.loc[changes["LeadId"]]
+    return pd.DataFrame(
+        {
+            "prospect_id": lead["prospect_id"].to_numpy(),
+            "cycle": lead["cycle"].to_numpy(),
+            "stage": changes["NewValue"].map(STATUS_STAGES).to_numpy(),
+            "entered_at": changes["CreatedDate"].to_numpy(),
+            "source": "salesforce",
+            "record_id": changes["LeadId"].to_numpy(),
+        }
+    )
+
+
+def _opportunity_stages(leads, opportunities, opportunity_history) -> list[pd.DataFrame]:
+    converting = leads.dropna(subset=["converted_opportunity_id"])
+    lead_of_opp = pd.Series(converting.index, index=converting["converted_opportunity_id"])
+    lead_of_opp = lead_of_opp[~lead_of_opp.index.duplicated()]
+    opps = opportunities[opportunities["Id"].isin(lead_of_opp.index)]
+    lead = leads.loc[lead_of_opp[opps["Id"]].to_numpy()]
+    created = pd.DataFrame(
+        {
+            "prospect_id": lead["prospect_id"].to_numpy(),
+            "cycle": lead["cycle"].to_numpy(),
+            "stage": "opportunity",
+            "entered_at": opps["CreatedDate"].to_numpy(),
+            "source": "salesforce",
+            "record_id": opps["Id"].to_numpy(),
+        }
+    )
+    closing = opportunity_history[opportunity_history["StageName"].isin(list(CLOSED_STAGES))]
+    closed_at = closing.sort_values("CreatedDate").groupby("OpportunityId")["CreatedDate"].first()
+    closed = opps[opps["StageName"].isin(list(CLOSED_STAGES))]
+    closed_lead = leads.loc[lead_of_opp[closed["Id"]].to_numpy()]
+    close_time = closed["Id"].map(closed_at).fillna(closed["CloseDate"])
+    outcome = pd.DataFrame(
+        {
+            "prospect_id": closed_lead["prospect_id"].to_numpy(),
+            "cycle": closed_lead["cycle"].to_numpy(),
+            "stage": closed["StageName"].map(CLOSED_STAGES).to_numpy(),
+            "entered_at": close_time.to_numpy(),
+            "source": "salesforce",
+            "record_id": closed["Id"].to_numpy(),
+        }
+    )
+    return [created, outcome]
+
+
+def _out_of_order(timeline: pd.DataFrame, stage_order: list[str]) -> pd.Series:
+    """`out_of_order` where a stage was entered before an earlier stage of its cycle."""
+    rank = timeline["stage"].map({stage: n for n, stage in enumerate(stage_order)})
+    ranked = timeline[rank.notna()].assign(rank=rank)
+    ranked = ranked[ranked["stage"] != "created"]  # creation can precede a re-entry cycle
+    flags = pd.Series("", index=timeline.index, dtype=object)
+    if ranked.empty:
+        return flags
+    per_stage = ranked.groupby(["prospect_id", "cycle", "rank"])["entered_at"].max().reset_index()
+    per_stage = per_stage.sort_values(["prospect_id", "cycle", "rank"])
+    per_stage["latest_before"] = per_stage.groupby(["prospect_id", "cycle"])["entered_at"].transform(
+        lambda s: s.cummax().shift()
+    )
+    merged = ranked.reset_index().merge(
+        per_stage[["prospect_id", "cycle", "rank", "latest_before"]],
+        on=["prospect_id", "cycle", "rank"],
+        how="left",
+    )
+    early = merged[merged["entered_at"] < merged["latest_before"]]["index"]
+    flags.loc[early.to_numpy()] = "out_of_order"
+    return flags
+
+
+def _add_flag(flags: pd.Series, flag: str) -> pd.Series:
+    return pd.Series(np.where(flags == "", flag, flags + "," + flag), index=flags.index)

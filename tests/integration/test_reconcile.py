@@ -32,7 +32,7 @@ def test_every_real_person_becomes_exactly_one_prospect(staged, small_world):
     assert (joined["region"] == joined["region_staged"]).all()
     assert (joined["segment"] == joined["segment_staged"]).all()
     assert (joined["channel"] == joined["channel_staged"]).all()
-    assert joined["owner_id"].fillna("-").eq(joined["owner_id_staged"].fillna("-")).all()
+    assert joined["owner_id"].fillna("-").eq(joined["lead_owner_id"].fillna("-")).all()
     expected_records = joined["salesforce_leads"] + joined["in_hubspot"].astype(int)
     assert (joined["record_count"] == expected_records).all()
 

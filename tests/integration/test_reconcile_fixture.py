@@ -103,7 +103,7 @@ def test_prospects_row_by_row(staged):
         "sub_channel",
         "region",
         "segment",
-        "owner_id",
+        "lead_owner_id",
         "record_count",
         "exclusion_rule",
     ]

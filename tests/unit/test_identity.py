@@ -31,7 +31,7 @@ def _record(source, record_id, email, created, **fields):
         "is_mql_handoff": source == "salesforce",
         "region": None,
         "segment": None,
-        "owner_id": None,
+        "lead_owner_id": None,
         "campaign_id": None,
         "lead_score": None,
         "channel": "unmapped",
@@ -56,14 +56,14 @@ def test_survivorship_rules_on_a_hand_built_person():
                 sub_channel="google",
             ),
             # Salesforce lead from the MQL, later moved to NA by sales; source spelled badly.
-            _record("salesforce", "00Q1", "ana@acme.io", "2026-01-20", region="EMEA", owner_id="005A"),
+            _record("salesforce", "00Q1", "ana@acme.io", "2026-01-20", region="EMEA", lead_owner_id="005A"),
             _record(
                 "salesforce",
                 "00Q2",
                 "ana@acme.io",
                 "2026-05-01",
                 region="NA",
-                owner_id="005B",
+                lead_owner_id="005B",
                 channel="events",
                 sub_channel="webinar",
             ),
@@ -76,7 +76,7 @@ def test_survivorship_rules_on_a_hand_built_person():
     )
     ana = prospects.loc["ana@acme.io"]
     assert ana["created_at"] == pd.Timestamp("2026-01-10")  # earliest appearance
-    assert ana["region"] == "NA" and ana["owner_id"] == "005B"  # newest Salesforce record
+    assert ana["region"] == "NA" and ana["lead_owner_id"] == "005B"  # newest Salesforce record
     assert (ana["channel"], ana["sub_channel"]) == ("events", "webinar")  # Salesforce first, oldest mapped
     assert ana["record_count"] == 3
     assert len(prospects) == 2

@@ -22,12 +22,14 @@ from revops.reconcile import identity
 from revops.reconcile.exclusions import opportunity_exclusions, prospect_exclusions
 from revops.reconcile.records import TypedObjects, typed_objects
 from revops.reconcile.sources import SourceMapping, utm_from_url
+from revops.reconcile.stages import OpportunityStages
 from revops.reconcile.timeline import build_timeline, initial_statuses
 from revops.warehouse import read_frame
 from revops.warehouse.load import replace_table
 from revops.warehouse.schema import (
     builds,
     opportunities,
+    opportunity_stages,
     prospect_identities,
     prospect_stages,
     prospects,
@@ -60,6 +62,7 @@ class Staging:
     prospects: pd.DataFrame
     opportunities: pd.DataFrame
     timeline: pd.DataFrame
+    opportunity_stages: pd.DataFrame
     users: pd.DataFrame
 
 
@@ -92,12 +95,13 @@ def reconcile(typed: TypedObjects) -> Staging:
     records = records.sort_values(["source", "object", "record_id"], ignore_index=True)
     prospect_rows = identity.merge_prospects(records, mapping.unmapped_channel)
     opportunity_rows = _opportunities(typed, records, prospect_rows, mapping)
+    stage_entries = _opportunity_stages(typed, opportunity_rows)
     timeline = build_timeline(
         records,
         prospect_rows,
         typed[("salesforce", "LeadHistory")],
-        typed[("salesforce", "Opportunity")],
-        typed[("salesforce", "OpportunityHistory")],
+        opportunity_rows,
+        stage_entries,
         config["stages"]["order"],
     )
     user_rows = typed[("salesforce", "User")]
@@ -105,6 +109,7 @@ def reconcile(typed: TypedObjects) -> Staging:
         identities=records,
         prospects=prospect_rows,
         opportunities=opportunity_rows,
+        opportunity_stages=stage_entries,
         timeline=timeline,
         users=pd.DataFrame(
             {
@@ -162,7 +167,7 @@ def _identity_records(typed: TypedObjects, mapping: SourceMapping) -> pd.DataFra
             "is_mql_handoff": (first_status == "MQL").to_numpy(),
             "region": leads["Region__c"],
             "segment": leads["Segment__c"],
-            "owner_id": leads["OwnerId"],
+            "lead_owner_id": leads["OwnerId"],
             "campaign_id": leads["CampaignId__c"],
             "lead_score": leads["Lead_Score__c"],
             "channel": lead_sources["channel"].to_numpy(),
@@ -186,7 +191,7 @@ def _identity_records(typed: TypedObjects, mapping: SourceMapping) -> pd.DataFra
             "is_mql_handoff": False,
             "region": contacts["region"],
             "segment": contacts["segment"],
-            "owner_id": _empty(contacts),
+            "lead_owner_id": _empty(contacts),
             "campaign_id": _empty(contacts),
             "lead_score": contacts["hubspotscore"],
             "channel": contact_sources["channel"].to_numpy(),
@@ -207,10 +212,12 @@ def _empty(frame: pd.DataFrame) -> pd.Series:
 
 def _opportunities(typed: TypedObjects, records, prospect_rows, mapping: SourceMapping) -> pd.DataFrame:
     opps = typed[("salesforce", "Opportunity")]
-    converted = records.dropna(subset=["converted_opportunity_id"])
-    prospect_of_opp = converted.set_index("converted_opportunity_id")["prospect_id"]
-    prospect_of_opp = prospect_of_opp[~prospect_of_opp.index.duplicated()]
-    prospect_id = opps["Id"].map(prospect_of_opp)
+    stages = OpportunityStages.load()
+    converted = records.dropna(subset=["converted_opportunity_id"]).drop_duplicates(
+        "converted_opportunity_id"
+    )
+    converting_lead = converted.set_index("converted_opportunity_id")
+    prospect_id = opps["Id"].map(converting_lead["prospect_id"])
     prospect = prospect_rows.set_index("prospect_id")
     from_lead = prospect_id.notna()
     own_source = mapping.classify(opps["LeadSource"], _empty(opps), _empty(opps), _empty(opps))
@@ -218,17 +225,20 @@ def _opportunities(typed: TypedObjects, records, prospect_rows, mapping: SourceM
     prospect_rule = prospect_id.map(prospect["exclusion_rule"])
     inherited = prospect_rule.map(lambda rule: f"from_excluded_prospect:{rule}", na_action="ignore")
     exclusion = name_rule.fillna(inherited)
+    stage = stages.canonical(opps["StageName"])
     frame = pd.DataFrame(
         {
             "opportunity_id": opps["Id"],
             "prospect_id": prospect_id,
             "created_at": opps["CreatedDate"],
             "close_date": opps["CloseDate"].dt.date,
-            "stage": opps["StageName"],
-            "is_closed": opps["IsClosed"].astype(bool),
-            "is_won": opps["IsWon"].astype(bool),
+            "stage": stage,
+            # Flags the export carries win; an export without them gets them from the stage.
+            "is_closed": opps["IsClosed"].fillna(stages.is_closed(stage)).astype(bool),
+            "is_won": opps["IsWon"].fillna(stages.is_won(stage)).astype(bool),
             "amount": opps["Amount"],
             "owner_id": opps["OwnerId"],
+            "lead_owner_id": opps["Id"].map(converting_lead["lead_owner_id"]),
             "region": opps["Region__c"],
             "segment": opps["Segment__c"],
             "channel": prospect_id.map(prospect["channel"]).where(
@@ -244,6 +254,25 @@ def _opportunities(typed: TypedObjects, records, prospect_rows, mapping: SourceM
         }
     )
     return frame.sort_values("opportunity_id", ignore_index=True)
+
+
+def _opportunity_stages(typed: TypedObjects, opportunity_rows: pd.DataFrame) -> pd.DataFrame:
+    """When each opportunity first entered each stage (OpportunityHistory), in pipeline order."""
+    stages = OpportunityStages.load()
+    history = typed[("salesforce", "OpportunityHistory")]
+    history = history[history["OpportunityId"].isin(opportunity_rows["opportunity_id"])]
+    frame = pd.DataFrame(
+        {
+            "opportunity_id": history["OpportunityId"],
+            "stage": stages.canonical(history["StageName"]),
+            "entered_at": history["CreatedDate"],
+        }
+    )
+    first = frame.sort_values(["opportunity_id", "entered_at", "stage"]).drop_duplicates(
+        ["opportunity_id", "stage"]
+    )
+    first["stage_order"] = first["stage"].map(stages.order)
+    return first.sort_values(["opportunity_id", "entered_at", "stage"], ignore_index=True)
 
 
 def _summary(typed: TypedObjects, staging: Staging) -> dict:
@@ -289,6 +318,7 @@ def _write(
     replace_table(conn, prospect_identities, staging.identities)
     replace_table(conn, opportunities, staging.opportunities)
     replace_table(conn, prospect_stages, staging.timeline)
+    replace_table(conn, opportunity_stages, staging.opportunity_stages)
     replace_table(conn, users, staging.users)
     replace_table(conn, quarantine, typed.quarantined.sort_values(["source", "object", "record_id"]))
     conn.execute(builds.delete().where(builds.c.build_id == build_id))

@@ -32,8 +32,9 @@ SPECS = {
     ("salesforce", "LeadHistory"): RecordSpec(
         required=("Id", "LeadId", "Field", "CreatedDate"), types={"CreatedDate": "timestamp"}
     ),
+    # IsClosed / IsWon may be absent from an export: they follow from the stage then.
     ("salesforce", "Opportunity"): RecordSpec(
-        required=("Id", "CreatedDate", "StageName", "IsClosed", "IsWon"),
+        required=("Id", "StageName"),
         types={
             "CreatedDate": "timestamp",
             "CloseDate": "date",

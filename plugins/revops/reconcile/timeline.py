@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 STATUS_STAGES = {"SAL": "sal", "SQL": "sql", "Disqualified": "disqualified", "Recycled": "recycled"}
-CLOSED_STAGES = {"Closed Won": "won", "Closed Lost": "lost"}
 TIMELINE_COLUMNS = ["prospect_id", "cycle", "stage", "entered_at", "source", "record_id", "flags"]
 
 
@@ -38,15 +37,17 @@ def build_timeline(
     prospects: pd.DataFrame,
     lead_history: pd.DataFrame,
     opportunities: pd.DataFrame,
-    opportunity_history: pd.DataFrame,
+    opportunity_stages: pd.DataFrame,
     stage_order: list[str],
 ) -> pd.DataFrame:
+    """The timeline from reconciled identities, prospects, lead history and the staging
+    opportunities with their stage entries."""
     leads = identities[identities["source"] == "salesforce"].set_index("record_id")
     parts = [
         _created(prospects),
         _mql(identities),
         _lead_status_changes(leads, lead_history),
-        *_opportunity_stages(leads, opportunities, opportunity_history),
+        *_opportunity_stages(leads, opportunities, opportunity_stages),
     ]
     timeline = pd.concat([p for p in parts if not p.empty], ignore_index=True)
     timeline["flags"] = _out_of_order(timeline, stage_order)
@@ -119,35 +120,43 @@ def _lead_status_changes(leads: pd.DataFrame, lead_history: pd.DataFrame) -> pd.
     )
 
 
-def _opportunity_stages(leads, opportunities, opportunity_history) -> list[pd.DataFrame]:
+def _opportunity_stages(leads, opportunities, opportunity_stages) -> list[pd.DataFrame]:
+    """Opportunity creation and its outcome, from the staging opportunities (stages already
+    canonical) and the time each first entered a closing stage."""
     converting = leads.dropna(subset=["converted_opportunity_id"])
     lead_of_opp = pd.Series(converting.index, index=converting["converted_opportunity_id"])
     lead_of_opp = lead_of_opp[~lead_of_opp.index.duplicated()]
-    opps = opportunities[opportunities["Id"].isin(lead_of_opp.index)]
-    lead = leads.loc[lead_of_opp[opps["Id"]].to_numpy()]
+    opps = opportunities[opportunities["opportunity_id"].isin(lead_of_opp.index)]
+    opps = opps.assign(lead=lead_of_opp.reindex(opps["opportunity_id"]).to_numpy())
+    opps = opps.assign(
+        prospect_id=opps["lead"].map(leads["prospect_id"]), cycle=opps["lead"].map(leads["cycle"])
+    )
+    opened = opps.dropna(subset=["created_at"])
     created = pd.DataFrame(
         {
-            "prospect_id": lead["prospect_id"].to_numpy(),
-            "cycle": lead["cycle"].to_numpy(),
+            "prospect_id": opened["prospect_id"],
+            "cycle": opened["cycle"],
             "stage": "opportunity",
-            "entered_at": opps["CreatedDate"].to_numpy(),
+            "entered_at": opened["created_at"],
             "source": "salesforce",
-            "record_id": opps["Id"].to_numpy(),
+            "record_id": opened["opportunity_id"],
         }
     )
-    closing = opportunity_history[opportunity_history["StageName"].isin(list(CLOSED_STAGES))]
-    closed_at = closing.sort_values("CreatedDate").groupby("OpportunityId")["CreatedDate"].first()
-    closed = opps[opps["StageName"].isin(list(CLOSED_STAGES))]
-    closed_lead = leads.loc[lead_of_opp[closed["Id"]].to_numpy()]
-    close_time = closed["Id"].map(closed_at).fillna(closed["CloseDate"])
+    closed = opps[opps["is_closed"]]
+    entered_closing = (
+        opportunity_stages[opportunity_stages["stage"].isin(closed["stage"].unique())]
+        .groupby("opportunity_id")["entered_at"]
+        .min()
+    )
+    close_time = closed["opportunity_id"].map(entered_closing).fillna(pd.to_datetime(closed["close_date"]))
     outcome = pd.DataFrame(
         {
-            "prospect_id": closed_lead["prospect_id"].to_numpy(),
-            "cycle": closed_lead["cycle"].to_numpy(),
-            "stage": closed["StageName"].map(CLOSED_STAGES).to_numpy(),
-            "entered_at": close_time.to_numpy(),
+            "prospect_id": closed["prospect_id"],
+            "cycle": closed["cycle"],
+            "stage": closed["is_won"].map({True: "won", False: "lost"}),
+            "entered_at": close_time,
             "source": "salesforce",
-            "record_id": closed["Id"].to_numpy(),
+            "record_id": closed["opportunity_id"],
         }
     )
     return [created, outcome]

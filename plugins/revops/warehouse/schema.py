@@ -76,7 +76,7 @@ prospects = sa.Table(
     _ts("created_at", nullable=False),
     sa.Column("region", sa.String),
     sa.Column("segment", sa.String),
-    sa.Column("owner_id", sa.String),
+    sa.Column("lead_owner_id", sa.String),
     sa.Column("channel", sa.String, nullable=False),
     sa.Column("sub_channel", sa.String, nullable=False),
     sa.Column("campaign_id", sa.String),
@@ -118,6 +118,16 @@ prospect_stages = sa.Table(
     schema="staging",
 )
 
+opportunity_stages = sa.Table(
+    "opportunity_stages",
+    metadata,
+    sa.Column("opportunity_id", sa.String, nullable=False),
+    sa.Column("stage", sa.String, nullable=False),
+    sa.Column("stage_order", sa.Integer),  # position in the pipeline; null for unknown stages
+    _ts("entered_at", nullable=False),  # first entry into the stage
+    schema="staging",
+)
+
 quality_checks = sa.Table(
     "quality_checks",
     metadata,
@@ -135,13 +145,14 @@ opportunities = sa.Table(
     metadata,
     sa.Column("opportunity_id", sa.String, primary_key=True),
     sa.Column("prospect_id", sa.String),
-    _ts("created_at", nullable=False),
+    _ts("created_at"),  # some exports have none (maven-crm's prospecting deals)
     sa.Column("close_date", sa.Date),
     sa.Column("stage", sa.String, nullable=False),
     sa.Column("is_closed", sa.Boolean, nullable=False),
     sa.Column("is_won", sa.Boolean, nullable=False),
     sa.Column("amount", sa.Float),
-    sa.Column("owner_id", sa.String),
+    sa.Column("owner_id", sa.String),  # the opportunity's owner
+    sa.Column("lead_owner_id", sa.String),  # the owner of the lead it was converted from
     sa.Column("region", sa.String),
     sa.Column("segment", sa.String),
     sa.Column("channel", sa.String, nullable=False),

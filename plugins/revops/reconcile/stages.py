@@ -1,0 +1,38 @@
+"""Opportunity stages: their order and which close a deal (`include/config/opportunity_stages.yaml`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from revops.configuration import read_config
+
+
+@dataclass(frozen=True)
+class OpportunityStages:
+    order: dict[str, int]  # stage -> position in the pipeline
+    closed: frozenset[str]
+    won: frozenset[str]
+    aliases: dict[str, str]
+
+    @classmethod
+    def load(cls) -> OpportunityStages:
+        config = read_config("opportunity_stages")
+        stages = config["stages"]
+        return cls(
+            order={s["name"]: n for n, s in enumerate(stages)},
+            closed=frozenset(s["name"] for s in stages if s.get("closed")),
+            won=frozenset(s["name"] for s in stages if s.get("won")),
+            aliases=dict(config.get("aliases") or {}),
+        )
+
+    def canonical(self, stages: pd.Series) -> pd.Series:
+        """Stage names with aliases resolved (Won -> Closed Won)."""
+        return stages.map(lambda s: self.aliases.get(s, s), na_action="ignore")
+
+    def is_closed(self, stages: pd.Series) -> pd.Series:
+        return self.canonical(stages).isin(self.closed)
+
+    def is_won(self, stages: pd.Series) -> pd.Series:
+        return self.canonical(stages).isin(self.won)

@@ -41,3 +41,15 @@ def small_exports(small_world, tmp_path_factory) -> Path:
 def warehouse_url(tmp_path) -> str:
     """A fresh, empty embedded warehouse for one test."""
     return f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+
+
+@pytest.fixture(params=["duckdb", "postgresql"])
+def any_warehouse_url(request, tmp_path) -> str:
+    """The same test on the embedded DuckDB and on a real PostgreSQL server."""
+    if request.param == "duckdb":
+        yield f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+        return
+    from revops.devtools.postgres import scratch_database
+
+    with scratch_database() as url:
+        yield url

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import sqlalchemy as sa
@@ -26,3 +31,32 @@ def stage(url: str, exports: Path, run_id: str = "test-run") -> tuple[sa.Engine,
 def table(engine: sa.Engine, name: str, order_by: str) -> pd.DataFrame:
     with engine.connect() as conn:
         return pd.read_sql(sa.text(f"select * from {name} order by {order_by}"), conn)
+
+
+@contextmanager
+def webhook_receiver(status: int = 200):
+    """A local HTTP endpoint that records what is POSTed to it (a Slack-style webhook)."""
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append(json.loads(body))
+            self.send_response(receiver.status)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    receiver = SimpleNamespace(
+        url=f"http://127.0.0.1:{server.server_address[1]}/hooks/alerts", received=received, status=status
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -19,6 +19,7 @@ from revops.extract.csv_source import csv_batches
 from revops.extract.hubspot import HubSpotSettings
 from revops.extract.landing import LandedBatch, land_snapshot
 from revops.extract.salesforce import SalesforceSettings
+from revops.kpis import alerts, control
 from revops.kpis.engine import compute_kpis, current_build
 from revops.kpis.registry import load_registry
 from revops.kpis.scope import Scope
@@ -28,8 +29,14 @@ from revops.reconcile.quality import run_check
 from revops.scorecards.audiences import Audience, load_audiences
 from revops.scorecards.delivery import deliver
 from revops.scorecards.render import archive_pdf, render_pdf
-from revops.scorecards.view_model import build_view, periods_needed
-from revops.settings import HUBSPOT_CONN_ID, SALESFORCE_CONN_ID, SMTP_CONN_ID, Settings
+from revops.scorecards.view_model import build_view, compute_scorecard_results
+from revops.settings import (
+    ALERTS_WEBHOOK_CONN_ID,
+    HUBSPOT_CONN_ID,
+    SALESFORCE_CONN_ID,
+    SMTP_CONN_ID,
+    Settings,
+)
 from revops.warehouse import get_engine
 
 log = logging.getLogger(__name__)
@@ -136,6 +143,33 @@ def compute_kpi_horizon(run_id: str) -> dict:
     return {"rows": rows, "data_cutoff": cutoff.isoformat()}
 
 
+def update_control_limits(run_id: str) -> dict:
+    """p-chart limits over the weekly series of every rate KPI, per segment."""
+    return {"rows": control.update_control_limits(get_engine(), grain="week")}
+
+
+def raise_alerts(run_id: str) -> dict:
+    """Record new threshold and control-limit breaches; notify owners of every pending one."""
+    engine = get_engine()
+    new = alerts.detect_alerts(engine, run_id)
+    outcome = alerts.notify_pending(engine, SMTP_CONN_ID, _webhook_url(), Settings.from_env().mail_from)
+    summary = {"new_alerts": len(new), **outcome}
+    if outcome["failed"]:
+        raise RuntimeError(f"alert notifications failed (kept for the next try): {summary}")
+    return summary
+
+
+def _webhook_url() -> str | None:
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return BaseHook.get_connection(ALERTS_WEBHOOK_CONN_ID).extra_dejson.get("url")
+    except AirflowNotFoundException:
+        log.info("no %s connection: alerts go by e-mail only", ALERTS_WEBHOOK_CONN_ID)
+        return None
+
+
 def audience_period(audience: Audience, data_interval_start: datetime) -> Period:
     """The reporting period a scheduled run covers: the one its data interval starts in."""
     day = local_date(_naive_utc(data_interval_start), audience.timezone)
@@ -146,12 +180,8 @@ def compute_scorecard_kpis(audience_name: str, run_id: str, data_interval_start:
     """Make sure the KPIs the scorecard shows exist for its period, scope and trend."""
     audience = _audience(audience_name)
     period = audience_period(audience, data_interval_start)
-    engine = get_engine()
-    with engine.connect() as conn:
-        cutoff = current_build(conn).data_cutoff
-    periods = periods_needed(audience, period, cutoff)
-    rows = compute_kpis(engine, periods, run_id, audience.scope, list(audience.kpis))
-    return {"period": period.label, "periods_computed": len(periods), "rows": len(rows)}
+    rows = compute_scorecard_results(get_engine(), audience, period, run_id)
+    return {"period": period.label, "rows": rows}
 
 
 def render_scorecard(audience_name: str, run_id: str, data_interval_start: datetime) -> dict:

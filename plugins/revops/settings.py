@@ -21,6 +21,7 @@ CONFIG_DIR = INCLUDE_DIR / "config"
 SMTP_CONN_ID = "revops_smtp"
 SALESFORCE_CONN_ID = "revops_salesforce"
 HUBSPOT_CONN_ID = "revops_hubspot"
+ALERTS_WEBHOOK_CONN_ID = "revops_alerts_webhook"  # Slack-compatible incoming webhook: extra {"url": ...}
 
 # Sources the extract DAG reads: any of "salesforce", "hubspot" (their APIs) and "csv".
 EXTRACT_SOURCES = ("salesforce", "hubspot", "csv")

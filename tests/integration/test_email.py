@@ -9,12 +9,11 @@ import pytest
 import sqlalchemy as sa
 
 from revops.devtools.mail_sink import mail_sink
-from revops.kpis.engine import compute_kpis
 from revops.periods import period_containing
 from revops.scorecards.audiences import load_audiences
 from revops.scorecards.delivery import deliver, email_subject
 from revops.scorecards.render import archive_pdf, render_pdf
-from revops.scorecards.view_model import build_view, periods_needed
+from revops.scorecards.view_model import build_view, compute_scorecard_results
 from revops.settings import SMTP_CONN_ID
 from tests.helpers import stage
 
@@ -25,9 +24,9 @@ CONN_ENV = f"AIRFLOW_CONN_{SMTP_CONN_ID.upper()}"
 @pytest.fixture(scope="module")
 def rendered(small_exports, tmp_path_factory):
     directory = tmp_path_factory.mktemp("email")
-    engine, build = stage(f"duckdb:///{directory / 'warehouse.duckdb'}", small_exports)
+    engine, _build = stage(f"duckdb:///{directory / 'warehouse.duckdb'}", small_exports)
     audience = load_audiences()["executive_weekly"]
-    compute_kpis(engine, periods_needed(audience, PERIOD, build.data_cutoff), "email-test")
+    compute_scorecard_results(engine, audience, PERIOD, "email-test")
     with engine.connect() as conn:
         view = build_view(conn, audience, PERIOD, "email-test")
     path, digest = archive_pdf(render_pdf(view), directory, audience.name, "week-2026-10-26")

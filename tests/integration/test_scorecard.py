@@ -10,12 +10,11 @@ import pypdf
 import pypdfium2
 import pytest
 
-from revops.kpis.engine import compute_kpis
 from revops.kpis.registry import load_registry
 from revops.periods import period_containing
 from revops.scorecards.audiences import load_audiences
 from revops.scorecards.render import archive_pdf, render_html, render_pdf
-from revops.scorecards.view_model import build_view, periods_needed, reporting_period
+from revops.scorecards.view_model import build_view, compute_scorecard_results, reporting_period
 from revops.synthetic.truth import truth_value
 from tests.helpers import stage
 
@@ -25,9 +24,9 @@ PERIOD = period_containing("week", date(2026, 10, 26))
 @pytest.fixture(scope="module")
 def view(small_exports, tmp_path_factory):
     url = f"duckdb:///{tmp_path_factory.mktemp('scorecard') / 'warehouse.duckdb'}"
-    engine, build = stage(url, small_exports)
+    engine, _build = stage(url, small_exports)
     audience = load_audiences()["executive_weekly"]
-    compute_kpis(engine, periods_needed(audience, PERIOD, build.data_cutoff), "render-test")
+    compute_scorecard_results(engine, audience, PERIOD, "render-test")
     with engine.connect() as conn:
         return build_view(conn, audience, PERIOD, "render-test")
 
@@ -85,3 +84,12 @@ def test_archive_path_is_content_addressed_and_never_overwrites(pdf, tmp_path):
     other, other_digest = archive_pdf(pdf + b"\n", tmp_path, "executive_weekly", "week-2026-10-26")
     assert path == again and path.name == f"{digest[:16]}.pdf"
     assert other != path and other_digest != digest and path.read_bytes() == pdf
+
+
+def test_a_restated_period_says_so_and_by_how_much(view, pdf):
+    (tile,) = [t for t in view.tiles if t.kpi_id == "lead_to_opportunity_rate"]
+    (note,) = [n for n in tile.notes if n.startswith("Restated")]
+    # v2 was published on 30 Oct 2026 with effect from 1 Jan: the shown September cohort was
+    # first reported with v1. v2 changes nothing, and the note says that too.
+    assert note == f"Restated by v2 (published 30 Oct 2026): v1 gave {tile.value_text} (+0.0 pts)."
+    assert "Restated by v2" in _text(pdf)

@@ -32,10 +32,50 @@ def test_the_version_in_effect_is_the_latest_published_before_the_period():
 def test_only_whitelisted_names_reach_the_sql_text():
     version = REGISTRY["win_rate_count"].versions[0]
     hostile = "EMEA'; drop table staging.opportunities; --"
-    sql = render_sql(version, "region", Scope("region", hostile))
+    sql = render_sql(version.sql, "region", Scope("region", hostile))
     assert hostile not in sql
     assert "and region = :scope_value" in sql
     with pytest.raises(ValueError, match="unknown dimension"):
-        render_sql(version, "region; drop table x", Scope())
+        render_sql(version.sql, "region; drop table x", Scope())
     with pytest.raises(ValueError, match="unknown scope column"):
         Scope("email", "x")
+
+
+def test_variants_are_kpis_of_their_own_and_only_use_versions_that_take_their_parameters():
+    base, ninety = REGISTRY["lead_to_opportunity_rate"], REGISTRY["lead_to_opportunity_rate.90d"]
+    assert ninety.parameters["window_days"] == 90 and ninety.maturity_days == 90
+    assert [v.version for v in base.usable_versions()] == [1, 2, 3]
+    assert [v.version for v in ninety.usable_versions()] == [2, 3]  # v1 is 30 days by its SQL
+    assert ninety.version_for(date(2025, 6, 2)) is None  # before v2 took effect
+    assert "funnel_stage_conversion" not in REGISTRY  # a family of variants only
+    assert REGISTRY["funnel_stage_conversion.mql_to_sal"].parameters == {
+        "from_stage": "mql",
+        "to_stage": "sal",
+        "window_days": 14,
+    }
+
+
+def test_a_version_published_after_its_effective_date_restates_the_periods_between():
+    kpi = REGISTRY["lead_to_opportunity_rate"]
+    new, old = kpi.restatement(date(2026, 9, 21))
+    assert (new.version, old.version) == (2, 1)
+    assert kpi.restatement(date(2026, 11, 2)) is None  # reported with v2 from the start
+    assert kpi.restatement(date(2025, 9, 1)) is None  # v1's time
+
+
+def test_a_definition_with_a_mistake_is_rejected_naming_the_file(tmp_path):
+    from revops.configuration import ConfigError
+    from revops.kpis.registry import load_kpis
+
+    folder = tmp_path / "broken_kpi"
+    folder.mkdir()
+    (folder / "v1.sql").write_text("select 1")
+    (folder / "definition.yaml").write_text(
+        "id: broken_kpi\nname: x\ndescription: x\nowner: x\nperspective: financial\nunit: percent\n"
+        "direction: higher_is_better\nkind: rate\nminimum_volume: 1\n"
+        "versions:\n  - {version: 1, status: published, effective_from: 2025-01-01, rationale: x}\n"
+    )
+    with pytest.raises(
+        ConfigError, match=r"broken_kpi/definition.yaml: published version 1 needs approved_by"
+    ):
+        load_kpis(folder / "definition.yaml")

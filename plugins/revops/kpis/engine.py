@@ -3,7 +3,9 @@
 Results go to `marts.kpi_results`, one row per (KPI, version, period, scope, dimension,
 segment), each naming the SQL hash that produced it and the staging build it read. A
 period's results are replaced in one transaction, so a re-run never duplicates and a
-failure never leaves a partial period behind.
+failure never leaves a partial period behind. A version may come with an exclusions query
+(`v<n>.exclusions.sql`): the records it leaves out (outlier deals) are stored beside the
+results in `marts.kpi_exclusions`, so a footnote can say what was excluded and why.
 """
 
 from __future__ import annotations
@@ -22,20 +24,24 @@ from revops.kpis.statistics import wilson_interval
 from revops.periods import Period
 from revops.warehouse import read_frame
 from revops.warehouse.load import append_frame
-from revops.warehouse.schema import kpi_results
+from revops.warehouse.schema import kpi_exclusions, kpi_results
 
 log = logging.getLogger(__name__)
 
 TOTAL = "total"
 EVERYTHING = Scope()
-# The only column expressions a dimension or a scope can put into SQL.
+# The only column expressions a dimension can put into SQL. Each KPI lists the dimensions
+# that make sense for the table it reads (an opportunity has an owner, a prospect a lead owner).
 DIMENSION_EXPRESSIONS = {
     TOTAL: "'all'",
     "channel": "coalesce(channel, 'unknown')",
+    "lead_source": "coalesce(sub_channel, 'unknown')",
+    "campaign": "coalesce(campaign_id, 'none')",
+    "lead_owner": "coalesce(lead_owner_id, 'unassigned')",
+    "opportunity_owner": "coalesce(owner_id, 'unassigned')",
     "region": "coalesce(region, 'unknown')",
     "segment": "coalesce(segment, 'unknown')",
-    "owner": "coalesce(owner_id, 'unassigned')",
-    "campaign": "coalesce(campaign_id, 'none')",
+    "opportunity_origin": "case when is_from_converted_lead then 'converted_lead' else 'direct' end",
 }
 
 _templates = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
@@ -56,16 +62,28 @@ def current_build(conn: sa.Connection) -> Build:
     return Build(row.build_id, row.data_cutoff)
 
 
-def render_sql(version: KpiVersion, dimension: str, scope: Scope) -> str:
-    """The version's SQL with whitelisted names filled in; values stay bound parameters."""
+def render_sql(sql: str, dimension: str, scope: Scope) -> str:
+    """SQL with whitelisted names filled in; values stay bound parameters."""
     if dimension not in DIMENSION_EXPRESSIONS:
         raise ValueError(f"unknown dimension {dimension!r}")
     scope_filter = ""
     if scope.column is not None:
         scope_filter = f"and {SCOPE_COLUMNS[scope.column]} = :scope_value"
-    return _templates.from_string(version.sql).render(
+    return _templates.from_string(sql).render(
         segment_expression=DIMENSION_EXPRESSIONS[dimension], scope_filter=scope_filter
     )
+
+
+def query_parameters(kpi: Kpi, period: Period, scope: Scope, data_cutoff: datetime) -> dict:
+    return {
+        "period_start": period.start,  # local dates, for date columns
+        "period_end": period.end,
+        "period_start_at": period.start_at,  # the same boundaries as UTC instants
+        "period_end_at": period.end_at,
+        "as_of": data_cutoff,
+        "scope_value": scope.value,
+        **kpi.parameters,
+    }
 
 
 def compute_kpis(
@@ -76,7 +94,10 @@ def compute_kpis(
     kpi_ids: list[str] | None = None,
     version: int | None = None,
 ) -> pd.DataFrame:
-    """Compute KPIs for each period and replace their stored results; returns the rows."""
+    """Compute KPIs for each period and replace their stored results; returns the rows.
+
+    Each period uses the version in effect on its first day, unless `version` names one.
+    """
     registry = load_registry()
     selected = [registry[k] for k in (kpi_ids or registry)]
     all_rows = []
@@ -87,8 +108,9 @@ def compute_kpis(
                 kpi_version = kpi.version_for(period.start, version)
                 if kpi_version is None:
                     continue
-                rows = _compute_one(conn, kpi, kpi_version, period, scope, build, run_id)
+                rows = compute_one(conn, kpi, kpi_version, period, scope, build, run_id)
                 _replace(conn, kpi, kpi_version, period, scope, rows)
+                _store_exclusions(conn, kpi, kpi_version, period, scope, build, run_id)
                 all_rows.append(rows)
     results = pd.concat(all_rows, ignore_index=True) if all_rows else pd.DataFrame()
     log.info(
@@ -101,20 +123,14 @@ def compute_kpis(
     return results
 
 
-def _compute_one(
+def compute_one(
     conn, kpi: Kpi, version: KpiVersion, period: Period, scope: Scope, build: Build, run_id: str
 ) -> pd.DataFrame:
-    params = {
-        "period_start": period.start,  # local dates, for date columns
-        "period_end": period.end,
-        "period_start_at": period.start_at,  # the same boundaries as UTC instants
-        "period_end_at": period.end_at,
-        "as_of": build.data_cutoff,
-        "scope_value": scope.value,
-    }
+    """One KPI version for one period and scope, every allowed dimension (not stored)."""
+    params = query_parameters(kpi, period, scope, build.data_cutoff)
     frames = []
     for dimension in (TOTAL, *kpi.dimensions):
-        rows = read_frame(conn, render_sql(version, dimension, scope), params)
+        rows = read_frame(conn, render_sql(version.sql, dimension, scope), params)
         if dimension == TOTAL and rows.empty:
             rows = pd.DataFrame({"segment": ["all"], "numerator": [0.0], "denominator": [0.0], "volume": [0]})
         frames.append(rows.assign(dimension=dimension))
@@ -159,15 +175,41 @@ def _flags(kpi: Kpi, period: Period, build: Build, volume: int) -> str:
     return ",".join(flags)
 
 
-def _replace(conn, kpi: Kpi, version: KpiVersion, period: Period, scope: Scope, rows) -> None:
-    conn.execute(
-        kpi_results.delete().where(
-            (kpi_results.c.kpi_id == kpi.id)
-            & (kpi_results.c.kpi_version == version.version)
-            & (kpi_results.c.grain == period.grain)
-            & (kpi_results.c.timezone == period.timezone)
-            & (kpi_results.c.period_start == period.start)
-            & (kpi_results.c.scope == scope.key)
-        )
+def _slice(table: sa.Table, kpi: Kpi, version: KpiVersion, period: Period, scope: Scope):
+    return (
+        (table.c.kpi_id == kpi.id)
+        & (table.c.kpi_version == version.version)
+        & (table.c.grain == period.grain)
+        & (table.c.timezone == period.timezone)
+        & (table.c.period_start == period.start)
+        & (table.c.scope == scope.key)
     )
+
+
+def _replace(conn, kpi: Kpi, version: KpiVersion, period: Period, scope: Scope, rows) -> None:
+    conn.execute(kpi_results.delete().where(_slice(kpi_results, kpi, version, period, scope)))
     append_frame(conn, kpi_results, rows)
+
+
+def _store_exclusions(
+    conn, kpi: Kpi, version: KpiVersion, period: Period, scope: Scope, build: Build, run_id: str
+) -> None:
+    path = version.sql_path.with_suffix(".exclusions.sql")
+    conn.execute(kpi_exclusions.delete().where(_slice(kpi_exclusions, kpi, version, period, scope)))
+    if not path.exists():
+        return
+    params = query_parameters(kpi, period, scope, build.data_cutoff)
+    excluded = read_frame(conn, render_sql(path.read_text(encoding="utf-8"), TOTAL, scope), params)
+    append_frame(
+        conn,
+        kpi_exclusions,
+        excluded.assign(
+            run_id=run_id,
+            kpi_id=kpi.id,
+            kpi_version=version.version,
+            grain=period.grain,
+            timezone=period.timezone,
+            period_start=period.start,
+            scope=scope.key,
+        ),
+    )

@@ -1,9 +1,19 @@
-"""The KPI registry: definitions and their versions under `include/sql/kpis/<kpi_id>/`."""
+"""The KPI registry: definitions and their versions under `include/sql/kpis/<kpi_id>/`.
+
+A definition (`definition.yaml`) says what a KPI means: owner, balanced-scorecard
+perspective, unit, direction, allowed dimensions, minimum volume, thresholds, and its
+versions (effective date, status, rationale, approver, the pinned sha256 of its SQL).
+
+Parameters (a window length, a stage) reach the SQL as bound values, never as text. A KPI
+with `variants` is a family: each variant is a KPI of its own, `<id>.<variant>`, with its
+own parameter values, name and thresholds. A variant can only use the versions whose SQL
+takes the parameters it sets.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -13,6 +23,8 @@ from revops.settings import SQL_DIR
 KPI_DIR = SQL_DIR / "kpis"
 STATUSES = ("proposed", "published", "retired")
 KINDS = ("rate", "ratio")
+PERSPECTIVES = ("financial", "customer", "internal_process", "learning_and_growth")
+PARAMETER_TYPES = (bool, int, float, str)
 
 
 @dataclass(frozen=True)
@@ -20,10 +32,12 @@ class KpiVersion:
     version: int
     status: str
     effective_from: date
+    published_on: date | None
     approved_by: str | None
     rationale: str
     sql_path: Path
     pinned_sha256: str | None
+    parameters: frozenset[str] = frozenset()  # the bound parameters its SQL takes
 
     @property
     def sql(self) -> str:
@@ -32,6 +46,13 @@ class KpiVersion:
     @property
     def sql_sha256(self) -> str:
         return sql_sha256(self.sql_path)
+
+    @property
+    def restates_from(self) -> date | None:
+        """A version published after its effective date restates the periods in between."""
+        if self.published_on and self.published_on > self.effective_from:
+            return self.effective_from
+        return None
 
 
 @dataclass(frozen=True)
@@ -49,13 +70,43 @@ class Kpi:
     minimum_volume: int
     thresholds: dict[str, float]
     versions: tuple[KpiVersion, ...]
+    parameters: dict[str, object] = field(default_factory=dict)  # bound into the SQL
+    family: str | None = None  # the definition a variant belongs to
+
+    def usable_versions(self) -> tuple[KpiVersion, ...]:
+        """Versions whose SQL takes every parameter this KPI sets beyond the family default."""
+        return tuple(v for v in self.versions if self._needs() <= v.parameters)
+
+    def _needs(self) -> set[str]:
+        return set(self.parameters) if self.family else set()
 
     def version_for(self, period_start: date, version: int | None = None) -> KpiVersion | None:
         """The named version, or the published one in effect on `period_start`."""
+        usable = self.usable_versions()
         if version is not None:
-            return next((v for v in self.versions if v.version == version), None)
-        in_effect = [v for v in self.versions if v.status == "published" and v.effective_from <= period_start]
-        return max(in_effect, key=lambda v: v.effective_from, default=None)
+            return next((v for v in usable if v.version == version), None)
+        in_effect = [v for v in usable if v.status == "published" and v.effective_from <= period_start]
+        return max(in_effect, key=lambda v: (v.effective_from, v.version), default=None)
+
+    def restatement(self, period_start: date) -> tuple[KpiVersion, KpiVersion] | None:
+        """(new, previous) when the version in effect for this period was published after
+        the period began: the numbers reported with `previous` at the time were restated."""
+        current = self.version_for(period_start)
+        if current is None or current.restates_from is None:
+            return None
+        if not current.restates_from <= period_start < current.published_on:
+            return None
+        previous = self.previous_version(current)
+        return (current, previous) if previous else None
+
+    def previous_version(self, version: KpiVersion) -> KpiVersion | None:
+        """The published version this one replaced: what was reported before a restatement."""
+        older = [
+            v
+            for v in self.usable_versions()
+            if v.status in ("published", "retired") and v.version < version.version
+        ]
+        return max(older, key=lambda v: v.version, default=None)
 
 
 def sql_sha256(path: Path) -> str:
@@ -63,19 +114,27 @@ def sql_sha256(path: Path) -> str:
 
 
 def load_registry(directory: Path = KPI_DIR) -> dict[str, Kpi]:
-    """Every KPI definition, keyed by id, in directory order."""
-    return {kpi.id: kpi for kpi in (load_kpi(path) for path in sorted(directory.glob("*/definition.yaml")))}
+    """Every KPI (variants expanded), keyed by id, in directory order."""
+    kpis: dict[str, Kpi] = {}
+    for path in sorted(directory.glob("*/definition.yaml")):
+        for kpi in load_kpis(path):
+            kpis[kpi.id] = kpi
+    return kpis
 
 
-def load_kpi(definition_path: Path) -> Kpi:
+def load_kpis(definition_path: Path) -> list[Kpi]:
+    """The KPI a definition describes, or one KPI per variant of a family."""
     spec = read_yaml(definition_path)
+    where = str(definition_path)
     folder = definition_path.parent
     if spec.get("id") != folder.name:
-        raise ConfigError(f"{definition_path}: id {spec.get('id')!r} differs from its folder")
+        raise ConfigError(f"{where}: id {spec.get('id')!r} differs from its folder")
     if spec.get("kind") not in KINDS:
-        raise ConfigError(f"{definition_path}: kind must be one of {KINDS}")
-    versions = tuple(_version(definition_path, folder, v) for v in spec["versions"])
-    return Kpi(
+        raise ConfigError(f"{where}: kind must be one of {KINDS}")
+    if spec.get("perspective") not in PERSPECTIVES:
+        raise ConfigError(f"{where}: perspective must be one of {PERSPECTIVES}")
+    defaults = _parameters(where, spec.get("parameters") or {})
+    base = Kpi(
         id=spec["id"],
         name=spec["name"],
         description=" ".join(str(spec["description"]).split()),
@@ -87,24 +146,58 @@ def load_kpi(definition_path: Path) -> Kpi:
         maturity_days=int(spec.get("maturity_days", 0)),
         dimensions=tuple(spec.get("dimensions", [])),
         minimum_volume=int(spec["minimum_volume"]),
-        thresholds=dict(spec.get("thresholds", {})),
-        versions=versions,
+        thresholds=dict(spec.get("thresholds") or {}),
+        versions=tuple(_version(where, folder, v) for v in spec["versions"]),
+        parameters=defaults,
+    )
+    variants = [_variant(where, base, name, v) for name, v in (spec.get("variants") or {}).items()]
+    # A family whose defaults mean nothing on their own lists only its variants.
+    return variants if spec.get("variants_only") else [base, *variants]
+
+
+def _variant(where: str, base: Kpi, name: str, spec: dict) -> Kpi:
+    parameters = _parameters(f"{where}: variant {name}", spec.get("parameters") or {})
+    unknown = set(parameters) - set(base.parameters)
+    if unknown:
+        raise ConfigError(f"{where}: variant {name} sets unknown parameters {sorted(unknown)}")
+    maturity = spec.get("maturity_days", base.maturity_days)
+    if "window_days" in parameters and "maturity_days" not in spec:
+        maturity = int(parameters["window_days"])
+    return replace(
+        base,
+        id=f"{base.id}.{name}",
+        name=spec.get("name", f"{base.name} ({name})"),
+        thresholds={**base.thresholds, **(spec.get("thresholds") or {})},
+        parameters={**base.parameters, **parameters},
+        maturity_days=int(maturity),
+        family=base.id,
     )
 
 
-def _version(definition_path: Path, folder: Path, spec: dict) -> KpiVersion:
+def _parameters(where: str, values: dict) -> dict[str, object]:
+    for name, value in values.items():
+        if not isinstance(value, PARAMETER_TYPES):
+            raise ConfigError(f"{where}: parameter {name} must be a number, boolean or word")
+    return dict(values)
+
+
+def _version(where: str, folder: Path, spec: dict) -> KpiVersion:
     status = spec["status"]
     if status not in STATUSES:
-        raise ConfigError(f"{definition_path}: version {spec['version']}: status {status!r}")
+        raise ConfigError(f"{where}: version {spec['version']}: status {status!r} is not one of {STATUSES}")
     sql_path = folder / f"v{spec['version']}.sql"
     if not sql_path.exists():
-        raise ConfigError(f"{definition_path}: version {spec['version']} has no {sql_path.name}")
+        raise ConfigError(f"{where}: version {spec['version']} has no {sql_path.name}")
+    if status == "published" and not spec.get("approved_by"):
+        raise ConfigError(f"{where}: published version {spec['version']} needs approved_by")
     return KpiVersion(
         version=int(spec["version"]),
         status=status,
         effective_from=spec["effective_from"],
+        published_on=spec.get("published_on"),
         approved_by=spec.get("approved_by"),
         rationale=" ".join(str(spec["rationale"]).split()),
         sql_path=sql_path,
         pinned_sha256=spec.get("sql_sha256"),
+        parameters=frozenset(spec.get("parameters") or []),
     )

@@ -7,13 +7,13 @@ executive reads can be tested without rendering a PDF.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import pandas as pd
 import sqlalchemy as sa
 
-from revops.kpis.engine import TOTAL, current_build
+from revops.kpis.engine import TOTAL, compute_kpis, current_build
 from revops.kpis.registry import Kpi, load_registry
 from revops.periods import Period
 from revops.scorecards.audiences import Audience
@@ -100,6 +100,23 @@ def periods_needed(audience: Audience, period: Period, data_cutoff: datetime) ->
     return sorted(needed)
 
 
+def compute_scorecard_results(engine: sa.Engine, audience: Audience, period: Period, run_id: str) -> int:
+    """Compute what the scorecard shows (each KPI's period and trend, in its scope), plus the
+    previous version's numbers for periods a newer version restated, to say by how much."""
+    with engine.connect() as conn:
+        cutoff = current_build(conn).data_cutoff
+    periods = periods_needed(audience, period, cutoff)
+    rows = len(compute_kpis(engine, periods, run_id, audience.scope, list(audience.kpis)))
+    registry = load_registry()
+    for kpi_id in audience.kpis:
+        for shown in periods:
+            restated = registry[kpi_id].restatement(shown.start)
+            if restated:
+                previous = restated[1].version
+                rows += len(compute_kpis(engine, [shown], run_id, audience.scope, [kpi_id], version=previous))
+    return rows
+
+
 def build_view(conn: sa.Connection, audience: Audience, period: Period, run_id: str) -> ScorecardView:
     registry = load_registry()
     build = current_build(conn)
@@ -110,7 +127,9 @@ def build_view(conn: sa.Connection, audience: Audience, period: Period, run_id: 
         shown = reporting_period(kpi, period, build.data_cutoff)
         history = shown.history(TREND_PERIODS)
         rows = [_row_for(results, kpi, p) for p in history]
-        tiles.append(_tile(kpi, shown, rows[-1], rows[-2], [r["value"] if r else None for r in rows]))
+        tile = _tile(kpi, shown, rows[-1], rows[-2], [r["value"] if r else None for r in rows])
+        restated = _restatement_note(kpi, shown, results, rows[-1])
+        tiles.append(replace(tile, notes=(*tile.notes, restated)) if restated else tile)
         version = kpi.version_for(shown.start)
         definitions.append(
             DefinitionNote(
@@ -153,13 +172,14 @@ def _totals(conn, audience: Audience, grain: str) -> pd.DataFrame:
     )
 
 
-def _row_for(results: pd.DataFrame, kpi: Kpi, period: Period) -> dict | None:
-    version = kpi.version_for(period.start)
-    if version is None:
+def _row_for(results: pd.DataFrame, kpi: Kpi, period: Period, version: int | None = None) -> dict | None:
+    """The stored total for a period: of the version in effect then, or the one named."""
+    in_effect = kpi.version_for(period.start, version)
+    if in_effect is None:
         return None
     match = results[
         (results["kpi_id"] == kpi.id)
-        & (results["kpi_version"] == version.version)
+        & (results["kpi_version"] == in_effect.version)
         & (pd.to_datetime(results["period_start"]).dt.date == period.start)
     ]
     if match.empty:
@@ -167,6 +187,22 @@ def _row_for(results: pd.DataFrame, kpi: Kpi, period: Period) -> dict | None:
     row = match.iloc[0].to_dict()
     row["value"] = None if pd.isna(row["value"]) else float(row["value"])
     return row
+
+
+def _restatement_note(kpi: Kpi, period: Period, results: pd.DataFrame, row) -> str | None:
+    """'Restated by v2 ...: v1 gave 17.9% (+0.0 pts)', when a newer version changed the period."""
+    restated = kpi.restatement(period.start)
+    if restated is None:
+        return None
+    new, old = restated
+    before = _row_for(results, kpi, period, old.version)
+    if before is None:
+        return f"Restated by v{new.version} (published {new.published_on:%d %b %Y})."
+    now = row["value"] if row else None
+    return (
+        f"Restated by v{new.version} (published {new.published_on:%d %b %Y}): v{old.version} gave "
+        f"{format_value(kpi.unit, before['value'])} ({_change_text(kpi.unit, now, before['value'])})."
+    )
 
 
 def _tile(kpi: Kpi, period: Period, row, previous, trend) -> KpiTile:

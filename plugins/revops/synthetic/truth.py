@@ -1,10 +1,13 @@
-"""Ground-truth KPI values, computed straight from what the generator decided happened.
+"""Ground-truth KPI values, computed with pandas straight from what the generator decided.
 
 This is the independent second method the pipeline's SQL is checked against: it never
-touches the exports, the warehouse or the reconciliation rules.
+touches the exports, the warehouse or the reconciliation rules, only the world's own record
+of people, stages and deals.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
@@ -14,21 +17,81 @@ from revops.synthetic.world import World
 
 
 def _in_period(values: pd.Series, period: Period) -> pd.Series:
+    return (values >= pd.Timestamp(period.start_at)) & (values < pd.Timestamp(period.end_at))
+
+
+def _on_dates(values: pd.Series, period: Period) -> pd.Series:
     return (values >= pd.Timestamp(period.start)) & (values < pd.Timestamp(period.end))
 
 
-def lead_to_opportunity_rate(world: World, period: Period, window_days: int = 30):
-    """(converted within the window, prospects created in the period)."""
+def lead_to_opportunity_rate(
+    world: World,
+    period: Period,
+    window_days: int = 30,
+    exclude_disqualified: bool = False,
+    exclude_recycled: bool = False,
+):
+    """(converted within the window, prospects created in the period, minus excluded exits)."""
     prospects = world.truth_prospects
-    cohort = prospects[_in_period(prospects["created_at"], period)]
-    delay = cohort["first_opportunity_created_at"] - cohort["created_at"]
-    converted = (delay < pd.Timedelta(days=window_days)).sum()
-    return int(converted), len(cohort)
+    cohort = prospects[_in_period(prospects["created_at"], period)][["person", "created_at"]]
+    stages = world.truth_stages.merge(cohort, on="person")
+    window = (
+        (stages["entered_at"] >= stages["created_at"])
+        & (stages["entered_at"] < stages["created_at"] + timedelta(days=window_days))
+        & (stages["entered_at"] < pd.Timestamp(world.config.as_of))
+    )
+    within = stages[window]
+    converted = cohort["person"].isin(within.loc[within["stage"] == "opportunity", "person"])
+    disqualified = cohort["person"].isin(within.loc[within["stage"] == "disqualified", "person"])
+    recycled = cohort["person"].isin(within.loc[within["stage"] == "recycled", "person"])
+    kept = converted | ~((exclude_disqualified & disqualified) | (exclude_recycled & recycled))
+    return int((converted & kept).sum()), int(kept.sum())
+
+
+def funnel_stage_conversion(world: World, period: Period, from_stage: str, to_stage: str, window_days: int):
+    """(reached the to-stage in the same cycle within the window, first entered from-stage)."""
+    stages = world.truth_stages
+    entries = stages[stages["stage"] == from_stage].sort_values(["person", "entered_at", "cycle"])
+    first = entries.drop_duplicates("person")
+    cohort = first[_in_period(first["entered_at"], period)]
+    targets = stages[stages["stage"] == to_stage].merge(
+        cohort[["person", "cycle", "entered_at"]], on=["person", "cycle"], suffixes=("", "_from")
+    )
+    reached = targets[
+        (targets["entered_at"] < targets["entered_at_from"] + timedelta(days=window_days))
+        & (targets["entered_at"] < pd.Timestamp(world.config.as_of))
+    ]
+    return int(cohort["person"].isin(reached["person"]).sum()), len(cohort)
+
+
+def opportunity_stage_conversion(
+    world: World, period: Period, from_stage: str, to_stage: str, window_days: int = 60
+):
+    """(went on to the to-stage within the window, first entered the from-stage in the period)."""
+    real = world.truth_opportunities.query("not is_test")["opportunity_id"]
+    history = world.salesforce["OpportunityHistory"]
+    history = history[history["OpportunityId"].isin(real)]
+    # The stage-history export keeps whole seconds; so does everything read from it.
+    first = (
+        history.assign(at=history["CreatedDate"].dt.floor("s"))
+        .sort_values("at")
+        .drop_duplicates(["OpportunityId", "StageName"])
+    )
+    cohort = first[(first["StageName"] == from_stage) & _in_period(first["at"], period)]
+    targets = first[first["StageName"] == to_stage].merge(
+        cohort[["OpportunityId", "at"]], on="OpportunityId", suffixes=("", "_from")
+    )
+    reached = targets[
+        (targets["at"] >= targets["at_from"])
+        & (targets["at"] < targets["at_from"] + timedelta(days=window_days))
+        & (targets["at"] < pd.Timestamp(world.config.as_of))
+    ]
+    return int(cohort["OpportunityId"].isin(reached["OpportunityId"]).sum()), len(cohort)
 
 
 def _closed_in_period(world: World, period: Period) -> pd.DataFrame:
     opps = world.truth_opportunities
-    return opps[~opps["is_test"] & opps["is_closed"] & _in_period(opps["close_date"], period)]
+    return opps[~opps["is_test"] & opps["is_closed"] & _on_dates(opps["close_date"], period)]
 
 
 def win_rate_count(world: World, period: Period):
@@ -43,15 +106,49 @@ def win_rate_amount(world: World, period: Period):
     return float(closed.loc[closed["is_won"], "amount"].sum()), float(closed["amount"].sum())
 
 
-TRUTH = {
-    "lead_to_opportunity_rate": lead_to_opportunity_rate,
-    "win_rate_count": win_rate_count,
-    "win_rate_amount": win_rate_amount,
-}
+def average_won_deal_size(world: World, period: Period):
+    won = _closed_in_period(world, period).query("is_won").dropna(subset=["amount"])
+    return float(won["amount"].sum()), len(won)
 
 
-def truth_value(kpi_id: str, world: World, period: Period) -> tuple[float, float, float]:
+def revenue_contribution_converted_leads(world: World, period: Period):
+    won = _closed_in_period(world, period).query("is_won").dropna(subset=["amount"])
+    return float(won.loc[won["is_from_converted_lead"], "amount"].sum()), float(won["amount"].sum())
+
+
+def average_won_deal_size_rolling_12m(world: World, period: Period):
+    """Mean won amount of the year to the period's end, far-out outliers (Q3 + 3 IQR) left out."""
+    opps = world.truth_opportunities
+    end = pd.Timestamp(period.end)
+    won = opps[
+        ~opps["is_test"]
+        & opps["is_won"]
+        & opps["amount"].notna()
+        & (opps["close_date"] >= end - pd.DateOffset(months=12))
+        & (opps["close_date"] < end)
+    ]
+    if won.empty:
+        return 0.0, 0
+    q1, q3 = np.percentile(won["amount"], [25, 75])
+    kept = won[won["amount"] <= q3 + 3 * (q3 - q1)]
+    return float(kept["amount"].sum()), len(kept)
+
+
+def truth_value(kpi_id: str, world: World, period: Period, parameters: dict | None = None):
     """(numerator, denominator, value) of a KPI's ground truth for a period."""
-    numerator, denominator = TRUTH[kpi_id](world, period)
+    family = kpi_id.split(".")[0]
+    numerator, denominator = TRUTH[family](world, period, **(parameters or {}))
     value = numerator / denominator if denominator else np.nan
     return numerator, denominator, value
+
+
+TRUTH = {
+    "lead_to_opportunity_rate": lead_to_opportunity_rate,
+    "funnel_stage_conversion": funnel_stage_conversion,
+    "opportunity_stage_conversion": opportunity_stage_conversion,
+    "win_rate_count": win_rate_count,
+    "win_rate_amount": win_rate_amount,
+    "average_won_deal_size": average_won_deal_size,
+    "revenue_contribution_converted_leads": revenue_contribution_converted_leads,
+    "average_won_deal_size_rolling_12m": average_won_deal_size_rolling_12m,
+}

@@ -55,6 +55,9 @@ class World:
     truth_prospects: pd.DataFrame
     truth_opportunities: pd.DataFrame
     truth_scores: pd.DataFrame  # person, changed_at, score: every score change that happened
+    # person, cycle, stage, entered_at: every funnel stage each real person entered, with the
+    # times the sources record (a back-dated change keeps its recorded time).
+    truth_stages: pd.DataFrame = field(default_factory=pd.DataFrame)
     # Which records carry which injected mess: name -> set of Salesforce lead ids.
     truth_mess: dict[str, set[str]] = field(default_factory=dict)
     salesforce: dict[str, pd.DataFrame] = field(default_factory=dict)
@@ -107,11 +110,13 @@ def generate_world(config: WorldConfig | None = None) -> World:
     )
     opportunities["lead_source"] = _opportunity_lead_sources(opportunities, leads)
     truth_prospects = _truth_prospects(people, leads, contacts, opportunities)
+    truth_stages = _truth_stages(people, journeys, opportunities, leads, lead_history, as_of)
     return World(
         config=config,
         truth_prospects=truth_prospects,
         truth_opportunities=_truth_opportunities(opportunities, truth_prospects),
         truth_scores=scores,
+        truth_stages=truth_stages,
         truth_mess=mess,
         salesforce={
             "User": users,
@@ -1077,3 +1082,77 @@ def _back_date_some_stages(rng, config, history: pd.DataFrame) -> tuple[pd.DataF
     earlier = sal.reindex(chosen["LeadId"]).to_numpy() - _days(rng.uniform(1, 3, len(chosen)))
     history.loc[chosen.index, "CreatedDate"] = earlier
     return history, set(chosen["LeadId"])
+
+
+def _truth_stages(people, journeys, opportunities, leads, lead_history, as_of) -> pd.DataFrame:
+    """Every stage each real person entered, per cycle (= journey), before the cut-off."""
+    parts = [
+        pd.DataFrame(
+            {"person": people["person"], "cycle": 1, "stage": "created", "entered_at": people["created_at"]}
+        )
+    ]
+    for column, stage in (("mql_at", "mql"), ("sal_at", "sal"), ("sql_at", "sql")):
+        happened = journeys[journeys[column].to_numpy() < as_of]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "person": happened["person"],
+                    "cycle": happened["journey"],
+                    "stage": stage,
+                    "entered_at": happened[column],
+                }
+            )
+        )
+    exits = journeys[
+        (journeys["rejected_at"].to_numpy() < as_of)
+        & journeys["rejection"].isin(["recycled", "disqualified"])
+    ]
+    parts.append(
+        pd.DataFrame(
+            {
+                "person": exits["person"],
+                "cycle": exits["journey"],
+                "stage": exits["rejection"],
+                "entered_at": exits["rejected_at"],
+            }
+        )
+    )
+    real_opps = opportunities[opportunities["person"].notna() & ~opportunities["is_test"]]
+    parts.append(
+        pd.DataFrame(
+            {
+                "person": real_opps["person"].astype("int64"),
+                "cycle": real_opps["journey"],
+                "stage": "opportunity",
+                "entered_at": real_opps["created_at"],
+            }
+        )
+    )
+    closed = real_opps[real_opps["is_closed"]]
+    parts.append(
+        pd.DataFrame(
+            {
+                "person": closed["person"].astype("int64"),
+                "cycle": closed["journey"],
+                "stage": np.where(closed["is_won"], "won", "lost"),
+                "entered_at": closed["close_at"],
+            }
+        )
+    )
+    stages = pd.concat(parts, ignore_index=True)
+    stages["entered_at"] = pd.to_datetime(stages["entered_at"]).astype("datetime64[ms]")
+    # A back-dated SQL change is recorded earlier than it happened; reporting sees that time.
+    real_leads = leads[leads["person"].notna()]
+    lead_keys = pd.DataFrame(
+        {
+            "LeadId": salesforce_ids("00Q", real_leads["lead_n"].to_numpy() + 1),
+            "person": real_leads["person"].astype("int64").to_numpy(),
+            "cycle": real_leads["journey"].to_numpy(),
+        }
+    )
+    recorded = lead_history[(lead_history["Field"] == "Status") & (lead_history["NewValue"] == "SQL")]
+    recorded = recorded.merge(lead_keys, on="LeadId")[["person", "cycle", "CreatedDate"]].assign(stage="sql")
+    stages = stages.merge(recorded, on=["person", "cycle", "stage"], how="left")
+    stages["entered_at"] = stages["CreatedDate"].fillna(stages["entered_at"]).astype("datetime64[ms]")
+    stages = stages.drop(columns="CreatedDate")
+    return stages.sort_values(["person", "cycle", "entered_at"], ignore_index=True)

@@ -33,11 +33,21 @@ def append_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> i
             duck.unregister("_frame_to_append")
     else:
         buffer = io.StringIO()
-        frame.to_csv(buffer, index=False, header=False, na_rep="\\N")
+        _copy_ready(frame, table).to_csv(buffer, index=False, header=False, na_rep="\\N")
         buffer.seek(0)
         cursor = conn.connection.dbapi_connection.cursor()
         cursor.copy_expert(f"copy {target} ({column_list}) from stdin with (format csv, null '\\N')", buffer)
     return len(frame)
+
+
+def _copy_ready(frame: pd.DataFrame, table: sa.Table) -> pd.DataFrame:
+    """Integers as integers (pandas holds them as floats when values are missing, and
+    COPY rejects '95.0' for an integer column)."""
+    frame = frame.copy()
+    for column in table.columns:
+        if column.name in frame and isinstance(column.type, sa.Integer):
+            frame[column.name] = pd.to_numeric(frame[column.name]).round().astype("Int64")
+    return frame
 
 
 def replace_rows(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame, where: Mapping[str, Any]) -> int:

@@ -225,6 +225,66 @@ kpi_results = sa.Table(
     schema="marts",
 )
 
+kpi_exclusions = sa.Table(
+    "kpi_exclusions",
+    metadata,
+    sa.Column("run_id", sa.String, nullable=False),
+    sa.Column("kpi_id", sa.String, nullable=False),
+    sa.Column("kpi_version", sa.Integer, nullable=False),
+    sa.Column("grain", sa.String, nullable=False),
+    sa.Column("timezone", sa.String, nullable=False),
+    sa.Column("period_start", sa.Date, nullable=False),
+    sa.Column("scope", sa.String, nullable=False),
+    sa.Column("record_id", sa.String, nullable=False),  # e.g. the outlier opportunity
+    sa.Column("record_value", sa.Float),
+    sa.Column("exclusion_rule", sa.Text, nullable=False),
+    schema="marts",
+)
+
+kpi_control_limits = sa.Table(
+    "kpi_control_limits",
+    metadata,
+    sa.Column("kpi_id", sa.String, nullable=False),
+    sa.Column("kpi_version", sa.Integer, nullable=False),
+    sa.Column("grain", sa.String, nullable=False),
+    sa.Column("timezone", sa.String, nullable=False),
+    sa.Column("scope", sa.String, nullable=False),
+    sa.Column("dimension", sa.String, nullable=False),
+    sa.Column("segment", sa.String, nullable=False),
+    sa.Column("period_start", sa.Date, nullable=False),
+    sa.Column("value", sa.Float),
+    sa.Column("volume", sa.Integer, nullable=False),
+    sa.Column("centre", sa.Float, nullable=False),
+    sa.Column("lower", sa.Float, nullable=False),
+    sa.Column("upper", sa.Float, nullable=False),
+    sa.Column("signal", sa.String),  # above_upper | below_lower, or null
+    schema="marts",
+)
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("alert_id", sa.String, primary_key=True),  # one per breach: never alerted twice
+    sa.Column("kpi_id", sa.String, nullable=False),
+    sa.Column("kpi_version", sa.Integer, nullable=False),
+    sa.Column("grain", sa.String, nullable=False),
+    sa.Column("timezone", sa.String, nullable=False),
+    sa.Column("scope", sa.String, nullable=False),
+    sa.Column("dimension", sa.String, nullable=False),
+    sa.Column("segment", sa.String, nullable=False),
+    sa.Column("period_start", sa.Date, nullable=False),
+    sa.Column("rule", sa.String, nullable=False),  # warning | escalation | control_limit
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("limit_value", sa.Float, nullable=False),
+    sa.Column("owner", sa.String, nullable=False),
+    sa.Column("detected_run_id", sa.String, nullable=False),
+    _ts("detected_at", nullable=False),
+    _ts("emailed_at"),  # each channel is recorded on its own: a retry repeats only what failed
+    _ts("posted_at"),
+    sa.Column("notification_error", sa.Text),
+    schema="marts",
+)
+
 run_ledger = sa.Table(
     "run_ledger",
     metadata,

@@ -1,0 +1,89 @@
+"""`python -m revops.cli ...`: the product's command line for people, not for Airflow.
+
+kpis list                         every KPI and its versions
+kpis diff KPI A B                 SQL diff and rationale between two versions
+kpis compare KPI A B [options]    both versions on the current data, where they differ
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+
+from revops.kpis.compare import compare_versions, sql_diff
+from revops.kpis.engine import current_build
+from revops.kpis.registry import load_registry
+from revops.kpis.scope import Scope
+from revops.periods import local_date, period_containing
+from revops.warehouse import get_engine
+
+
+def kpis_list(_: argparse.Namespace) -> None:
+    for kpi in load_registry().values():
+        print(f"{kpi.id}  [{kpi.perspective}, {kpi.unit}, {kpi.direction}]  owner {kpi.owner}")
+        print(f"    {kpi.name}")
+        for version in kpi.usable_versions():
+            approved = f", approved by {version.approved_by}" if version.approved_by else ""
+            print(
+                f"    v{version.version} {version.status}, in effect from {version.effective_from}"
+                f"{approved}, sql {version.sql_sha256[:12]}"
+            )
+
+
+def kpis_diff(args: argparse.Namespace) -> None:
+    print(sql_diff(load_registry()[args.kpi], args.version_a, args.version_b))
+
+
+def kpis_compare(args: argparse.Namespace) -> None:
+    engine = get_engine()
+    with engine.connect() as conn:
+        cutoff = current_build(conn).data_cutoff
+    end = date.fromisoformat(args.until) if args.until else local_date(cutoff, args.timezone)
+    periods = period_containing(args.grain, end, args.timezone).history(args.periods)
+    report = compare_versions(
+        engine,
+        args.kpi,
+        args.version_a,
+        args.version_b,
+        periods,
+        run_id="cli-compare",
+        scope=Scope.parse(args.scope),
+    )
+    if report.empty:
+        print(
+            f"{args.kpi}: v{args.version_a} and v{args.version_b} agree on every segment of "
+            f"{len(periods)} {args.grain}s."
+        )
+        return
+    print(report.to_string(index=False))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="revops", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="group", required=True)
+    kpis = commands.add_parser("kpis", help="KPI definitions and versions").add_subparsers(
+        dest="command", required=True
+    )
+    kpis.add_parser("list").set_defaults(run=kpis_list)
+    diff = kpis.add_parser("diff")
+    compare = kpis.add_parser("compare")
+    for sub in (diff, compare):
+        sub.add_argument("kpi")
+        sub.add_argument("version_a", type=int)
+        sub.add_argument("version_b", type=int)
+    diff.set_defaults(run=kpis_diff)
+    compare.add_argument("--grain", default="month", choices=["week", "month", "quarter"])
+    compare.add_argument("--periods", type=int, default=6)
+    compare.add_argument("--until", help="a date in the last period (default: the data cut-off)")
+    compare.add_argument("--scope", default="all", help="all, or e.g. region=EMEA")
+    compare.add_argument("--timezone", default="UTC")
+    compare.set_defaults(run=kpis_compare)
+    args = parser.parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""KPI values on the hand-written fixture, worked out by hand (the comments show the sums),
+including the edge cases: periods with no closed deals, zero denominators, a recycled
+prospect converting in a later cycle, a deal without an amount."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from revops.kpis.engine import TOTAL, compute_kpis
+from revops.periods import period_containing
+from tests.helpers import stage
+from tests.integration.test_reconcile_fixture import _write_exports
+
+MONTHS = {m: period_containing("month", date(2026, m, 1)) for m in range(1, 10)}
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("kpi-fixture")
+    engine, _ = stage(f"duckdb:///{directory / 'warehouse.duckdb'}", _write_exports(directory / "exports"))
+    return compute_kpis(engine, list(MONTHS.values()), "fixture"), engine
+
+
+def total(results, kpi_id: str, month: int, version: int | None = None):
+    frame, _ = results
+    rows = frame[
+        (frame["kpi_id"] == kpi_id)
+        & (frame["dimension"] == TOTAL)
+        & (frame["period_start"] == MONTHS[month].start)
+    ]
+    if version is not None:
+        rows = rows[rows["kpi_version"] == version]
+    (row,) = rows.to_dict("records")
+    value = None if row["value"] != row["value"] else row["value"]
+    return row["numerator"], row["denominator"], value, row["flags"]
+
+
+def test_win_rates_with_a_win_a_loss_a_test_deal_and_empty_months(results):
+    # March: Ana's deal won; Eve's "TEST - demo deal" does not count.
+    assert total(results, "win_rate_count", 3)[:3] == (1, 1, 1.0)
+    # June: Dan's deal lost.
+    assert total(results, "win_rate_count", 6)[:3] == (0, 1, 0.0)
+    # April: nothing closed. No value, and the result says why.
+    assert total(results, "win_rate_count", 4) == (0, 0, None, "no_data")
+    # June by amount: the lost deal has no amount, so there is nothing to divide.
+    assert total(results, "win_rate_amount", 6)[1:] == (0, None, "no_data")
+
+
+def test_deal_size_and_revenue_contribution(results):
+    assert total(results, "average_won_deal_size", 3)[:3] == (12000, 1, 12000.0)  # "$12,000" parsed
+    assert total(results, "revenue_contribution_converted_leads", 3)[:3] == (12000, 12000, 1.0)
+    # The rolling year to September holds one won deal: 12,000; with one value the fence is
+    # 12,000 (the quartiles coincide), and a deal on the fence is kept.
+    assert total(results, "average_won_deal_size_rolling_12m", 9)[:3] == (12000, 1, 12000.0)
+
+
+def test_lead_to_opportunity_conversion_in_both_versions_and_the_variants(results):
+    # January's cohort: Ana (converted on day 13), Dan (his opportunity came 131 days later,
+    # after being recycled), Fay and Gus (never): 1 of 4.
+    assert total(results, "lead_to_opportunity_rate", 1)[:2] == (1, 4)
+    assert total(results, "lead_to_opportunity_rate.90d", 1)[:2] == (1, 4)
+    # Leaving out prospects recycled within the window drops Dan from the cohort: 1 of 3.
+    assert total(results, "lead_to_opportunity_rate.30d_qualified", 1)[:2] == (1, 3)
+    # February: Bo and Cara, neither converted.
+    assert total(results, "lead_to_opportunity_rate", 2)[:2] == (0, 2)
+
+
+def test_v1_gives_what_v2_gives(results):
+    _frame, engine = results
+    v1 = compute_kpis(
+        engine, [MONTHS[1], MONTHS[2]], "fixture-v1", kpi_ids=["lead_to_opportunity_rate"], version=1
+    )
+    totals = v1[v1["dimension"] == TOTAL].sort_values("period_start")
+    assert totals[["numerator", "denominator"]].values.tolist() == [[1, 4], [0, 2]]
+
+
+def test_funnel_stages_count_each_prospect_once_per_stage(results):
+    # MQL -> SAL in January: Ana (MQL 20 Jan, SAL 21 Jan) and Dan (MQL 10 Jan, SAL 11 Jan).
+    assert total(results, "funnel_stage_conversion.mql_to_sal", 1)[:2] == (2, 2)
+    # February: Cara became an MQL and was not accepted (yet).
+    assert total(results, "funnel_stage_conversion.mql_to_sal", 2)[:2] == (0, 1)
+    # Dan's second MQL (May) is a re-entry, not a new first entry: May has no cohort.
+    assert total(results, "funnel_stage_conversion.mql_to_sal", 5)[1] == 0
+    # SAL -> SQL in January: Ana reached SQL; Dan was recycled in that cycle.
+    assert total(results, "funnel_stage_conversion.sal_to_sql", 1)[:2] == (1, 2)
+    # SQL -> opportunity: Ana in January; Dan's first SQL was in May (cycle 2, back-dated to
+    # 5 May, before its SAL) and his opportunity followed on 20 May.
+    assert total(results, "funnel_stage_conversion.sql_to_opportunity", 1)[:2] == (1, 1)
+    assert total(results, "funnel_stage_conversion.sql_to_opportunity", 5)[:2] == (1, 1)
+
+
+def test_an_opportunity_stage_nobody_entered_gives_no_data(results):
+    assert total(results, "opportunity_stage_conversion.demo_to_proposal", 3) == (0, 0, None, "no_data")

@@ -1,6 +1,7 @@
 """`python -m revops.cli ...`: the product's command line for people, not for Airflow.
 
 kpis list                         every KPI and its versions
+kpis catalogue                    the same as a Markdown table (docs/kpis.md)
 kpis diff KPI A B                 SQL diff and rationale between two versions
 kpis compare KPI A B [options]    both versions on the current data, where they differ
 """
@@ -31,12 +32,31 @@ def kpis_list(_: argparse.Namespace) -> None:
             )
 
 
+def catalogue_markdown() -> str:
+    """The KPI catalogue as a Markdown table (docs/kpis.md holds a copy; a test compares)."""
+    lines = [
+        "| KPI | Name | Perspective | Unit | Versions (status, in effect from) | Dimensions |",
+        "|---|---|---|---|---|---|",
+    ]
+    for kpi in load_registry().values():
+        versions = "; ".join(f"v{v.version} {v.status} {v.effective_from}" for v in kpi.usable_versions())
+        lines.append(
+            f"| `{kpi.id}` | {kpi.name} | {kpi.perspective.replace('_', ' ')} | {kpi.unit} | {versions} | "
+            f"{', '.join(kpi.dimensions)} |"
+        )
+    return "\n".join(lines)
+
+
+def kpis_catalogue(_: argparse.Namespace) -> None:
+    print(catalogue_markdown())
+
+
 def kpis_diff(args: argparse.Namespace) -> None:
     print(sql_diff(load_registry()[args.kpi], args.version_a, args.version_b))
 
 
 def kpis_compare(args: argparse.Namespace) -> None:
-    engine = get_engine()
+    engine = get_engine(args.warehouse)
     with engine.connect() as conn:
         cutoff = current_build(conn).data_cutoff
     end = date.fromisoformat(args.until) if args.until else local_date(cutoff, args.timezone)
@@ -68,6 +88,7 @@ def main(argv: list[str] | None = None) -> None:
         dest="command", required=True
     )
     kpis.add_parser("list").set_defaults(run=kpis_list)
+    kpis.add_parser("catalogue", help="the catalogue as a Markdown table").set_defaults(run=kpis_catalogue)
     diff = kpis.add_parser("diff")
     compare = kpis.add_parser("compare")
     for sub in (diff, compare):
@@ -80,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     compare.add_argument("--until", help="a date in the last period (default: the data cut-off)")
     compare.add_argument("--scope", default="all", help="all, or e.g. region=EMEA")
     compare.add_argument("--timezone", default="UTC")
+    compare.add_argument("--warehouse", help="SQLAlchemy URL (default: REVOPS_WAREHOUSE_URL)")
     compare.set_defaults(run=kpis_compare)
     args = parser.parse_args(argv)
     args.run(args)

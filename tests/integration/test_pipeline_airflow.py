@@ -11,7 +11,7 @@ import hashlib
 import io
 import json
 import os
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pypdf
@@ -74,8 +74,9 @@ def test_the_emailed_pdf_is_the_archived_one_and_shows_the_true_numbers(pipeline
     (output,) = entry["details"]["outputs"]
     archived = Path(output["path"]).read_bytes()
     assert hashlib.sha256(archived).hexdigest() == output["sha256"]
-    assert len(messages) == 2
-    for message in messages:
+    scorecards = [m for m in messages if not m["Subject"].startswith("KPI alerts")]
+    assert sorted(m["To"] for m in scorecards) == ["ceo@revops-demo.com", "cro@revops-demo.com"]
+    for message in scorecards:
         (attachment,) = list(message.iter_attachments())
         assert attachment.get_content() == archived
 
@@ -104,8 +105,10 @@ def test_every_run_leaves_a_ledger_entry_naming_its_inputs_and_definitions(pipel
     assert {b["object"] for b in details["input_batches"]} >= {"Lead", "Opportunity", "contacts"}
     assert all(len(b["content_sha256"]) == 64 and b["record_count"] > 0 for b in details["input_batches"])
     registry = load_registry()
+    week = date.fromisoformat(details["period"]["start"])
     for kpi_id, used in details["kpi_definitions"].items():
-        assert used["sql_sha256"] == registry[kpi_id].versions[0].sql_sha256
+        in_effect = registry[kpi_id].version_for(week)
+        assert (used["version"], used["sql_sha256"]) == (in_effect.version, in_effect.sql_sha256)
     assert set(details["deliveries"].values()) == {"sent"}
 
 
@@ -120,3 +123,12 @@ def test_the_extract_came_through_the_apis_not_csv(pipeline_run):
             conn.execute(sa.text("select object, min(origin) from raw.extract_batches group by object")).all()
         )
     assert origins["Lead"] == "salesforce:api" and origins["contacts"] == "hubspot:api"
+
+
+def test_the_kpi_run_alerted_owners_about_breaches(pipeline_run):
+    _, _, messages, _ = pipeline_run
+    with get_engine().connect() as conn:
+        alerts = conn.execute(sa.text("select owner, emailed_at from marts.alerts")).all()
+    assert alerts and all(emailed is not None for _, emailed in alerts)
+    alert_mail = [m for m in messages if m["Subject"].startswith("KPI alerts")]
+    assert sorted(m["To"] for m in alert_mail) == sorted({owner for owner, _ in alerts})

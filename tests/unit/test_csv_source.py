@@ -24,3 +24,19 @@ def test_an_export_with_unmapped_headers_is_a_clear_error(tmp_path):
     path.write_text("Record ID,Favourite Colour\n1,blue\n")
     with pytest.raises(ConfigError, match="Favourite Colour"):
         read_export(path, {"Record ID": "hs_object_id"})
+
+
+def test_a_trailing_comma_column_is_dropped_while_empty_and_flagged_when_not(tmp_path):
+    path = tmp_path / "Leads.csv"
+    path.write_text("Prospect ID,Lead Source,\r\nabc,Google,\r\ndef,google,surprise\r\n")
+    rows = read_export(path, {"Prospect ID": "Id", "Lead Source": "LeadSource"})
+    assert rows[0] == {"Id": "abc", "LeadSource": "Google"}
+    assert rows[1][UNEXPECTED_CELLS] == ["surprise"]
+
+
+def test_other_columns_can_be_kept_under_their_own_names(tmp_path):
+    path = tmp_path / "Leads.csv"
+    path.write_text("Prospect ID,Country\nabc,India\n")
+    assert read_export(path, {"Prospect ID": "Id"}, keep_other_columns=True) == [
+        {"Id": "abc", "Country": "India"}
+    ]

@@ -26,12 +26,14 @@ UNEXPECTED_CELLS = "_unexpected_cells"
 EXPORT_MANIFEST = "export.json"
 
 
-def csv_batches(export_dir: Path) -> Iterator[tuple[BatchSpec, list[dict]]]:
+def csv_batches(export_dir: Path, config: dict | None = None) -> Iterator[tuple[BatchSpec, list[dict]]]:
     """One batch per configured export file found in `export_dir`.
 
-    Exports are full snapshots, so a batch's window is (none, the moment it was exported).
+    `config` has the shape of `include/config/csv_sources.yaml` (the default); a public
+    dataset brings its own (`include/config/datasets/`). Exports are full snapshots, so a
+    batch's window is (none, the moment it was exported).
     """
-    config = read_config("csv_sources")
+    config = config if config is not None else read_config("csv_sources")
     exported_at = _exported_at(export_dir)
     for source, objects in config.items():
         for object_name, spec in objects.items():
@@ -48,7 +50,7 @@ def csv_batches(export_dir: Path) -> Iterator[tuple[BatchSpec, list[dict]]]:
                 origin=f"csv:{spec['file']}",
                 id_field=spec["id"],
             )
-            yield batch, read_export(path, spec.get("columns", {}))
+            yield batch, read_export(path, spec.get("columns", {}), spec.get("keep_other_columns", False))
 
 
 def _exported_at(export_dir: Path) -> datetime | None:
@@ -63,24 +65,30 @@ def _modified_at(path: Path) -> datetime:
     return datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
 
 
-def read_export(path: Path, columns: dict[str, str]) -> list[dict]:
+def read_export(path: Path, columns: dict[str, str], keep_other_columns: bool = False) -> list[dict]:
     """Rows of a CSV export as dicts keyed by API field name ('' becomes None).
 
+    A header the mapping does not know is an error unless `keep_other_columns` keeps it
+    under its own name. A column with no header at all (a trailing comma on every line)
+    is dropped while its cells are empty; a value in it marks the row for quarantine.
     `utf-8-sig` drops a byte-order mark that spreadsheet tools like to add.
     """
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         header = reader.fieldnames or []
-        unknown = [h for h in header if columns and h not in columns and h not in columns.values()]
-        if unknown:
+        named = [h for h in header if h.strip()]
+        unknown = [h for h in named if columns and h not in columns and h not in columns.values()]
+        if unknown and not keep_other_columns:
             raise ConfigError(f"{path}: columns not in the mapping: {', '.join(unknown)}")
-        names = {h: columns.get(h, h) for h in header}
+        names = {h: columns.get(h, h) for h in named}
         return [_record(row, names) for row in reader]
 
 
 def _record(row: dict, names: dict[str, str]) -> dict:
-    """A row keyed by API name; cells beyond the header are kept for quarantine, not dropped."""
-    record = {names[k]: (v if v != "" else None) for k, v in row.items() if k is not None}
-    if None in row:
-        record[UNEXPECTED_CELLS] = row[None]
+    """A row keyed by API name; cells beyond the header, or under an empty header, are kept
+    for quarantine, never dropped."""
+    record = {names[k]: (v if v != "" else None) for k, v in row.items() if k in names}
+    stray = [v for k, v in row.items() if k is not None and k not in names and v] + (row.get(None) or [])
+    if stray:
+        record[UNEXPECTED_CELLS] = stray
     return record

@@ -95,7 +95,7 @@ def correct_clock_skew(records: pd.DataFrame, tolerance_minutes: float, correcti
     first_leads = records[
         (records["source"] == "salesforce") & (records["cycle"] == 1) & records["is_mql_handoff"]
     ]
-    mql = first_leads["prospect_id"].map(hubspot_mql)
+    mql = pd.Series(hubspot_mql.reindex(first_leads["prospect_id"]).to_numpy(), index=first_leads.index)
     delta = (first_leads["created_at"] - mql) / timedelta(minutes=1)
     skewed = delta.abs() > tolerance_minutes
     records.loc[skewed[skewed].index, "clock_skew_minutes"] = delta[skewed].round(1)

@@ -25,9 +25,15 @@ def initial_statuses(leads: pd.DataFrame, lead_history: pd.DataFrame) -> pd.Seri
     change led to), which survives back-dated rows; else its current status."""
     changes = lead_history[lead_history["Field"] == "Status"]
     reached = set(zip(changes["LeadId"], changes["NewValue"], strict=True))
-    roots = changes[
-        [(lead, old) not in reached for lead, old in zip(changes["LeadId"], changes["OldValue"], strict=True)]
-    ]
+    is_root = pd.Series(
+        [
+            (lead, old) not in reached
+            for lead, old in zip(changes["LeadId"], changes["OldValue"], strict=True)
+        ],
+        index=changes.index,
+        dtype=bool,
+    )
+    roots = changes[is_root]
     first_old = roots.sort_values(["LeadId", "CreatedDate", "Id"]).groupby("LeadId")["OldValue"].first()
     return leads["Id"].map(first_old).fillna(leads["Status"])
 
@@ -49,7 +55,10 @@ def build_timeline(
         _lead_status_changes(leads, lead_history),
         *_opportunity_stages(leads, opportunities, opportunity_stages),
     ]
-    timeline = pd.concat([p for p in parts if not p.empty], ignore_index=True)
+    non_empty = [p for p in parts if not p.empty]
+    if not non_empty:  # a source with opportunities only (a public pipeline export)
+        return pd.DataFrame(columns=TIMELINE_COLUMNS)
+    timeline = pd.concat(non_empty, ignore_index=True)
     timeline["flags"] = _out_of_order(timeline, stage_order)
     reentry = (timeline["cycle"] > 1) & (timeline["stage"] == "mql")
     timeline.loc[reentry, "flags"] = _add_flag(timeline.loc[reentry, "flags"], "re_entered")
@@ -148,7 +157,8 @@ def _opportunity_stages(leads, opportunities, opportunity_stages) -> list[pd.Dat
         .groupby("opportunity_id")["entered_at"]
         .min()
     )
-    close_time = closed["opportunity_id"].map(entered_closing).fillna(pd.to_datetime(closed["close_date"]))
+    entered = pd.Series(entered_closing.reindex(closed["opportunity_id"]).to_numpy(), index=closed.index)
+    close_time = entered.fillna(pd.to_datetime(closed["close_date"]))
     outcome = pd.DataFrame(
         {
             "prospect_id": closed["prospect_id"],
@@ -172,9 +182,10 @@ def _out_of_order(timeline: pd.DataFrame, stage_order: list[str]) -> pd.Series:
         return flags
     per_stage = ranked.groupby(["prospect_id", "cycle", "rank"])["entered_at"].max().reset_index()
     per_stage = per_stage.sort_values(["prospect_id", "cycle", "rank"])
-    per_stage["latest_before"] = per_stage.groupby(["prospect_id", "cycle"])["entered_at"].transform(
-        lambda s: s.cummax().shift()
-    )
+    # The latest time any earlier stage of the cycle was entered (cythonised cummax + shift).
+    groups = [per_stage["prospect_id"], per_stage["cycle"]]
+    running_latest = per_stage.groupby(groups)["entered_at"].cummax()
+    per_stage["latest_before"] = running_latest.groupby(groups).shift()
     merged = ranked.reset_index().merge(
         per_stage[["prospect_id", "cycle", "rank", "latest_before"]],
         on=["prospect_id", "cycle", "rank"],

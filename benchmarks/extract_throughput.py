@@ -10,6 +10,7 @@ raw-layer write, on this machine. Usage:
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from datetime import datetime
@@ -17,25 +18,18 @@ from pathlib import Path
 
 from revops.extract.crm import extract_salesforce_object
 from revops.extract.resilience import RetryPolicy
-from revops.extract.salesforce import SalesforceSettings
 from revops.sandbox.server import running_sandbox
 from revops.synthetic.world import WorldConfig, generate_world
 from revops.warehouse import get_engine
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.helpers import salesforce_settings
 
 LEADS_PER_PROSPECT = 0.53  # what the world generator produces, measured
 
 
 def measure(sandbox, method: str, directory: Path) -> dict:
-    c = sandbox.credentials
-    settings = SalesforceSettings(
-        username=c.salesforce_username,
-        password=c.salesforce_password,
-        security_token=c.salesforce_security_token,
-        route_to=sandbox.url.removeprefix("https://"),
-        ca_bundle=str(sandbox.ca_path),
-        retry=RetryPolicy(base_delay=0.01),
-        bulk_poll_seconds=0.05,
-    )
+    settings = salesforce_settings(sandbox, retry=RetryPolicy(base_delay=0.01), bulk_poll_seconds=0.05)
     engine = get_engine(f"duckdb:///{directory / f'{method}.duckdb'}")
     threshold = 10**12 if method == "rest" else 0
     started = time.perf_counter()

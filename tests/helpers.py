@@ -1,4 +1,4 @@
-"""Small helpers the tests share: land CSV exports and build staging in one call."""
+"""Small helpers the tests share: sandbox settings, landing CSV exports, building staging."""
 
 from __future__ import annotations
 
@@ -13,9 +13,39 @@ import pandas as pd
 import sqlalchemy as sa
 
 from revops.extract.csv_source import csv_batches
+from revops.extract.hubspot import HubSpotSettings
 from revops.extract.landing import land_snapshot
+from revops.extract.resilience import RetryPolicy
+from revops.extract.salesforce import SalesforceSettings
 from revops.reconcile.build import BuildResult, build_staging
 from revops.warehouse import get_engine
+
+FAST = RetryPolicy(attempts=4, base_delay=0.01)  # retries without the production back-off
+
+
+def salesforce_settings(sandbox, **changes) -> SalesforceSettings:
+    """Settings that reach the CRM sandbox, as a connection would give them."""
+    c = sandbox.credentials
+    values = dict(
+        username=c.salesforce_username,
+        password=c.salesforce_password,
+        security_token=c.salesforce_security_token,
+        route_to=sandbox.url.removeprefix("https://"),
+        ca_bundle=str(sandbox.ca_path),
+        retry=FAST,
+        bulk_poll_seconds=0.01,
+    )
+    return SalesforceSettings(**{**values, **changes})
+
+
+def hubspot_settings(sandbox, **changes) -> HubSpotSettings:
+    values = dict(
+        access_token=sandbox.credentials.hubspot_access_token,
+        host=sandbox.url,
+        ca_bundle=str(sandbox.ca_path),
+        retry=FAST,
+    )
+    return HubSpotSettings(**{**values, **changes})
 
 
 def land_exports(engine: sa.Engine, exports: Path, run_id: str = "test-run") -> list:

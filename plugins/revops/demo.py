@@ -2,9 +2,9 @@
 
 Generates the synthetic CRM world and serves it from the local CRM sandbox (Salesforce and
 HubSpot APIs over HTTPS), then runs the real DAGs with `dag.test()`: extract (through
-simple-salesforce and hubspot-api-client) -> reconcile -> KPIs -> the executive scorecard,
-which is rendered to PDF, archived and e-mailed to a local SMTP server whose messages land
-in `var/outbox/`.
+simple-salesforce and hubspot-api-client) -> reconcile -> lead score snapshot and velocity
+-> KPIs -> the executive and sales-leadership scorecards, each rendered to PDF, archived and
+e-mailed to a local SMTP server whose messages land in `var/outbox/`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from revops.settings import SMTP_CONN_ID, Settings
 from revops.synthetic.world import WorldConfig, generate_world
 
 DEMO_WORLD = WorldConfig(n_prospects=12_000, seed=7, as_of=datetime(2026, 11, 2))
-DEMO_AUDIENCE = "executive_weekly"
+DEMO_AUDIENCES = ("executive_weekly", "sales_leader_weekly")
 
 
 def run_demo(world_config: WorldConfig = DEMO_WORLD) -> dict:
@@ -37,13 +37,17 @@ def run_demo(world_config: WorldConfig = DEMO_WORLD) -> dict:
         os.environ.update(sandbox.airflow_connections())
         run_dag("revops_extract", logical_date=as_of)
         run_dag("revops_reconcile", logical_date=None)
+        run_dag("revops_score_snapshot", logical_date=as_of)  # scores as of the world's cut-off
         run_dag("revops_kpis", logical_date=None)
-        run_dag(f"revops_scorecard__{DEMO_AUDIENCE}", logical_date=as_of + timedelta(hours=7))
+        for audience in DEMO_AUDIENCES:
+            run_dag(f"revops_scorecard__{audience}", logical_date=as_of + timedelta(hours=7))
         messages = list(sink.handler.received)
-    pdfs = sorted(
-        (settings.archive_dir / "scorecards" / DEMO_AUDIENCE).rglob("*.pdf"), key=lambda p: p.stat().st_mtime
-    )
-    return {"pdf": pdfs[-1], "emails": messages}
+    return {"pdfs": [_newest_pdf(settings, audience) for audience in DEMO_AUDIENCES], "emails": messages}
+
+
+def _newest_pdf(settings: Settings, audience: str) -> Path:
+    pdfs = (settings.archive_dir / "scorecards" / audience).rglob("*.pdf")
+    return max(pdfs, key=lambda p: p.stat().st_mtime)
 
 
 def _start_clean(settings: Settings) -> None:
@@ -57,7 +61,8 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     outputs = run_demo()
     print("\nDemo complete.")
-    print(f"  Scorecard PDF : {Path(outputs['pdf']).resolve()}")
+    for pdf in outputs["pdfs"]:
+        print(f"  Scorecard PDF : {pdf.resolve()}")
     print(f"  E-mails sent  : {len(outputs['emails'])} (saved in {Path(outputs['emails'][0]).parent})")
 
 

@@ -6,6 +6,7 @@ Each returns a small JSON-able summary (it becomes the task's XCom and the task 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from datetime import UTC, datetime
@@ -37,6 +38,9 @@ from revops.settings import (
     SMTP_CONN_ID,
     Settings,
 )
+from revops.snapshots import capture, velocity
+from revops.snapshots import store as score_store
+from revops.snapshots.hot_prospects import hot_prospects, write_hot_prospects_csv
 from revops.warehouse import get_engine
 
 log = logging.getLogger(__name__)
@@ -168,6 +172,61 @@ def _webhook_url() -> str | None:
     except AirflowNotFoundException:
         log.info("no %s connection: alerts go by e-mail only", ALERTS_WEBHOOK_CONN_ID)
         return None
+
+
+def snapshot_scores(source: str, run_id: str, snapshot_at: datetime) -> dict:
+    """Record every live record's score in one CRM into the score history store. The store's
+    first snapshot of an object also backfills its field history."""
+    from airflow.sdk import BaseHook
+
+    spec = capture.score_sources()[source]
+    at = _naive_utc(snapshot_at)
+    engine = get_engine()
+    with engine.connect() as conn:
+        began = score_store.first_snapshot_at(conn, source, spec.object)
+    with_history = began is None or began == at
+    if source == "salesforce":
+        settings = SalesforceSettings.from_connection(BaseHook.get_connection(SALESFORCE_CONN_ID))
+        captured = capture.capture_salesforce(settings, spec, at, with_history)
+    else:
+        settings = HubSpotSettings.from_connection(BaseHook.get_connection(HUBSPOT_CONN_ID))
+        captured = capture.capture_hubspot(settings, spec, at, with_history)
+    result = score_store.apply_snapshot(engine, captured, run_id)
+    log.info("%s.%s scores at %s: %s", source, spec.object, at, result)
+    return {**dataclasses.asdict(result), "snapshot_at": at.isoformat()}
+
+
+def compute_score_velocity(as_of: datetime) -> dict:
+    """Velocity per prospect, model changes and the engagement trend as of the snapshot."""
+    summary = velocity.refresh_velocity(
+        get_engine(), _naive_utc(as_of), velocity.VelocitySettings.from_config()
+    )
+    return {**dataclasses.asdict(summary), "as_of": summary.as_of.isoformat()}
+
+
+def export_hot_prospects(as_of: datetime) -> dict:
+    """The hot-prospect list as CSV: everyone, and one file per region."""
+    at = _naive_utc(as_of)
+    size = velocity.VelocitySettings.from_config().hot_list_size
+    directory = Settings.from_env().archive_dir / "hot_prospects" / f"{at:%Y-%m-%d}"
+    with get_engine().connect() as conn:
+        regions = conn.execute(
+            sa.text("select distinct region from staging.prospects where region is not null order by region")
+        ).scalars()
+        scopes = [Scope(), *(Scope("region", r) for r in regions)]
+        written = {
+            scope.key: str(
+                write_hot_prospects_csv(
+                    hot_prospects(conn, at, size, scope), directory / f"{_file_name(scope)}.csv"
+                )
+            )
+            for scope in scopes
+        }
+    return {"as_of": at.isoformat(), "files": written}
+
+
+def _file_name(scope: Scope) -> str:
+    return "hot_prospects" if scope.column is None else f"hot_prospects_{scope.column}_{scope.value}".lower()
 
 
 def audience_period(audience: Audience, data_interval_start: datetime) -> Period:

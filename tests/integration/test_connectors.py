@@ -11,17 +11,15 @@ import pytest
 import sqlalchemy as sa
 
 from revops.extract.crm import ExtractIncomplete, extract_hubspot_object, extract_salesforce_object
-from revops.extract.hubspot import HubSpotSettings
 from revops.extract.landing import read_watermark
-from revops.extract.resilience import RetryPolicy
 from revops.extract.salesforce import SalesforceSettings
 from revops.sandbox.faults import Fault
 from revops.sandbox.server import running_sandbox
 from revops.warehouse import get_engine
+from tests.helpers import FAST, hubspot_settings, salesforce_settings
 
 UNTIL = datetime(2026, 11, 2)  # the small world's cut-off
 LATER = datetime(2026, 11, 3)
-FAST = RetryPolicy(attempts=4, base_delay=0.01)
 
 
 @pytest.fixture
@@ -33,30 +31,6 @@ def sandbox(small_world):
 @pytest.fixture
 def engine(warehouse_url):
     return get_engine(warehouse_url)
-
-
-def salesforce_settings(sandbox, **changes) -> SalesforceSettings:
-    c = sandbox.credentials
-    values = dict(
-        username=c.salesforce_username,
-        password=c.salesforce_password,
-        security_token=c.salesforce_security_token,
-        route_to=sandbox.url.removeprefix("https://"),
-        ca_bundle=str(sandbox.ca_path),
-        retry=FAST,
-        bulk_poll_seconds=0.01,
-    )
-    return SalesforceSettings(**{**values, **changes})
-
-
-def hubspot_settings(sandbox, **changes) -> HubSpotSettings:
-    values = dict(
-        access_token=sandbox.credentials.hubspot_access_token,
-        host=sandbox.url,
-        ca_bundle=str(sandbox.ca_path),
-        retry=FAST,
-    )
-    return HubSpotSettings(**{**values, **changes})
 
 
 def landed(engine, source: str, object_name: str) -> dict[str, int]:

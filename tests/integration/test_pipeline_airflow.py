@@ -14,6 +14,7 @@ import os
 from datetime import date, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pypdf
 import pytest
 import sqlalchemy as sa
@@ -25,10 +26,11 @@ from revops.periods import period_containing
 from revops.sandbox.server import running_sandbox
 from revops.scorecards.view_model import reporting_period
 from revops.settings import SMTP_CONN_ID, Settings
-from revops.synthetic.truth import truth_value
-from revops.warehouse import get_engine
+from revops.synthetic.truth import score_change, scores_at, truth_value
+from revops.warehouse import get_engine, read_frame
 
 AUDIENCE = "executive_weekly"
+SALES_AUDIENCE = "sales_leader_weekly"
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +44,10 @@ def pipeline_run(small_world):
         run_ids = {
             "extract": run_dag("revops_extract", as_of),
             "reconcile": run_dag("revops_reconcile", None),
+            "scores": run_dag("revops_score_snapshot", as_of),  # snapshots at the end of its interval
             "kpis": run_dag("revops_kpis", None),
             "scorecard": run_dag(f"revops_scorecard__{AUDIENCE}", as_of + timedelta(hours=7)),
+            "sales": run_dag(f"revops_scorecard__{SALES_AUDIENCE}", as_of + timedelta(hours=7)),
         }
         messages = sink.messages()
         # Re-running the extract for the same day, while the sandbox still serves.
@@ -74,7 +78,7 @@ def test_the_emailed_pdf_is_the_archived_one_and_shows_the_true_numbers(pipeline
     (output,) = entry["details"]["outputs"]
     archived = Path(output["path"]).read_bytes()
     assert hashlib.sha256(archived).hexdigest() == output["sha256"]
-    scorecards = [m for m in messages if not m["Subject"].startswith("KPI alerts")]
+    scorecards = [m for m in messages if m["Subject"].startswith("Executive")]
     assert sorted(m["To"] for m in scorecards) == ["ceo@revops-demo.com", "cro@revops-demo.com"]
     for message in scorecards:
         (attachment,) = list(message.iter_attachments())
@@ -96,6 +100,7 @@ def test_every_run_leaves_a_ledger_entry_naming_its_inputs_and_definitions(pipel
         ("extract", "revops_extract"),
         ("reconcile", "revops_reconcile"),
         ("kpis", "revops_kpis"),
+        ("scores", "revops_score_snapshot"),
     ]:
         entry = _ledger(dag_id)
         assert entry["run_id"] == run_ids[stage] and entry["outcome"] == "success"
@@ -132,3 +137,47 @@ def test_the_kpi_run_alerted_owners_about_breaches(pipeline_run):
     assert alerts and all(emailed is not None for _, emailed in alerts)
     alert_mail = [m for m in messages if m["Subject"].startswith("KPI alerts")]
     assert sorted(m["To"] for m in alert_mail) == sorted({owner for owner, _ in alerts})
+
+
+def test_score_velocity_follows_the_true_score_history(pipeline_run, small_world):
+    as_of = small_world.config.as_of
+    with get_engine().connect() as conn:
+        velocity = read_frame(
+            conn,
+            "select v.*, p.email_normalized from marts.score_velocity v "
+            "join staging.prospects p on p.prospect_id = v.prospect_id where v.as_of = :t",
+            {"t": as_of},
+        )
+    person = velocity["email_normalized"].map(small_world.truth_prospects.set_index("email")["person"])
+    # HubSpot contacts bring their score history; prospects known only from Salesforce (no
+    # field history in this world) have no past in the store yet, so their change is blank.
+    known = velocity[velocity["change_7d"].notna() & person.notna()]
+    people = person[known.index].astype("int64")
+    assert len(known) > 300
+    assert known["score"].tolist() == scores_at(small_world, as_of).reindex(people).astype(float).tolist()
+    for days, column in [(7, "change_7d"), (14, "change_14d")]:
+        truth = score_change(small_world, as_of - timedelta(days=days), as_of).reindex(people)
+        assert known[column].tolist() == truth.astype(float).tolist(), column
+    assert (known["change_7d"] > 0).sum() > 10
+
+
+def test_the_hot_prospect_lists_are_written_per_region(pipeline_run):
+    details = _ledger("revops_score_snapshot")["details"]
+    files = details["hot_prospects"]["files"]
+    assert set(files) >= {"all", "region=EMEA"}
+    everyone = pd.read_csv(files["all"])
+    emea = pd.read_csv(files["region=EMEA"])
+    assert len(everyone) > 0 and set(emea["region"]) == {"EMEA"}
+    assert everyone["change_7d"].is_monotonic_decreasing
+    assert list(everyone["rank"]) == list(range(1, len(everyone) + 1))
+    assert not everyone.astype(str).apply(lambda c: c.str.contains("@")).any().any()  # no e-mail addresses
+    assert {s["source"] for s in details["snapshots"]} == {"salesforce", "hubspot"}
+
+
+def test_the_sales_scorecard_shows_the_hot_prospects(pipeline_run):
+    files = _ledger("revops_score_snapshot")["details"]["hot_prospects"]["files"]
+    top = pd.read_csv(files["all"]).iloc[0]
+    (output,) = _ledger(f"revops_scorecard__{SALES_AUDIENCE}")["details"]["outputs"]
+    text = " ".join(p.extract_text() for p in pypdf.PdfReader(output["path"]).pages)
+    assert "Hot prospects: fastest-rising lead scores" in text
+    assert f"{top['name']}" in text and f"+{top['change_7d']:.0f}" in text

@@ -34,6 +34,7 @@ def _record(source, record_id, email, created, **fields):
         "lead_owner_id": None,
         "campaign_id": None,
         "lead_score": None,
+        "lead_grade": None,
         "channel": "unmapped",
         "sub_channel": "none",
         "sub_channel_from_utm": False,

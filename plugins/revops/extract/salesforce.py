@@ -185,18 +185,21 @@ class SalesforceExtract:
     def _retry(self, call, what: str):
         return call_with_retries(call, self.client.classify, self.client.settings.retry, what)
 
-    def count(self, spec: ObjectSpec, since: datetime | None, until: datetime) -> int:
-        soql = f"SELECT COUNT() FROM {spec.name} WHERE {window_condition(spec, since, until)}"
+    def count(self, spec: ObjectSpec, condition: str) -> int:
+        soql = f"SELECT COUNT() FROM {spec.name} WHERE {condition}"
         result = self._retry(lambda: self.client.sf.query(soql, include_deleted=True), f"{spec.name} count")
         return int(result["totalSize"])
 
     def pages(self, spec: ObjectSpec, since: datetime | None, until: datetime) -> Iterator[list[dict]]:
-        total = self.count(spec, since, until)
-        soql = (
-            f"SELECT {', '.join(spec.fields)} FROM {spec.name} WHERE {window_condition(spec, since, until)}"
-        )
+        """Records changed in the window [since, until)."""
+        yield from self.pages_where(spec, window_condition(spec, since, until))
+
+    def pages_where(self, spec: ObjectSpec, condition: str) -> Iterator[list[dict]]:
+        """Records matching a SOQL condition, deleted ones included (queryAll)."""
+        total = self.count(spec, condition)
+        soql = f"SELECT {', '.join(spec.fields)} FROM {spec.name} WHERE {condition}"
         self.method = "bulk2" if total > self.bulk_threshold else "rest"
-        log.info("%s: %d records in window, extracting with %s", spec.name, total, self.method)
+        log.info("%s: %d records match, extracting with %s", spec.name, total, self.method)
         if self.method == "bulk2":
             yield from self._bulk_pages(spec, soql)
         else:

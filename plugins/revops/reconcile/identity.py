@@ -28,7 +28,17 @@ from datetime import timedelta
 import pandas as pd
 
 SOURCE_RANK = {"salesforce": 0, "hubspot": 1}
-NEWEST_FIRST_FIELDS = ["region", "segment", "lead_owner_id", "campaign_id", "lead_score"]
+NEWEST_FIRST_FIELDS = [
+    "region",
+    "segment",
+    "lead_owner_id",
+    "campaign_id",
+    "lead_score",
+    "lead_grade",
+    "first_name",
+    "last_name",
+    "company",
+]
 
 
 def normalise_email(emails: pd.Series) -> pd.Series:

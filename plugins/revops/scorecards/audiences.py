@@ -20,6 +20,7 @@ class Audience:
     kpis: tuple[str, ...]
     scope: Scope
     recipients: tuple[str, ...]
+    hot_prospects: int = 0  # rows of the hot-prospect list on the scorecard (sales audiences)
 
 
 def load_audiences(known_kpis: set[str] | None = None) -> dict[str, Audience]:
@@ -53,4 +54,5 @@ def _audience(name: str, spec: dict, known_kpis: set[str] | None) -> Audience:
         kpis=tuple(spec["kpis"]),
         scope=scope,
         recipients=tuple(spec["recipients"]),
+        hot_prospects=int(spec.get("hot_prospects", 0)),
     )

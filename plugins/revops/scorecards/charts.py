@@ -44,3 +44,24 @@ def _svg_data_uri(figure) -> str:
     figure.savefig(buffer, format="svg", transparent=True, metadata={"Date": None})
     plt.close(figure)
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def weekly_change_chart(
+    labels: list[str], changes: list[float | None], moving_average: list[float | None]
+) -> str:
+    """Bars of the weekly average score change, with its 4-week moving average as a line."""
+    figure, axes = plt.subplots(figsize=(7.1, 1.3), dpi=100)
+    xs = list(range(len(labels)))
+    bars = [0.0 if v is None else v for v in changes]
+    axes.bar(xs, bars, color=[INK if v >= 0 else MUTED for v in bars], width=0.6, label="Weekly change")
+    line = [math.nan if v is None else v for v in moving_average]
+    axes.plot(xs, line, color="#b45309", linewidth=1.8, label="4-week moving average")
+    axes.axhline(0, color=MUTED, linewidth=0.6)
+    axes.set_xticks(xs, labels, fontsize=6.5)
+    axes.tick_params(axis="y", labelsize=6.5)
+    axes.set_ylabel("points per prospect", fontsize=6.5)
+    axes.legend(fontsize=6.5, frameon=False, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2)
+    for side in ("top", "right"):
+        axes.spines[side].set_visible(False)
+    figure.tight_layout(pad=0.3)
+    return _svg_data_uri(figure)

@@ -17,7 +17,8 @@ from revops.kpis.engine import TOTAL, compute_kpis, current_build
 from revops.kpis.registry import Kpi, load_registry
 from revops.periods import Period
 from revops.scorecards.audiences import Audience
-from revops.scorecards.charts import sparkline
+from revops.scorecards.charts import sparkline, weekly_change_chart
+from revops.snapshots.hot_prospects import hot_prospects, latest_velocity_as_of
 from revops.warehouse import read_frame
 
 TREND_PERIODS = 8
@@ -62,6 +63,34 @@ class DefinitionNote:
 
 
 @dataclass(frozen=True)
+class HotProspectRow:
+    rank: int
+    name: str
+    company: str
+    owner: str
+    region: str
+    source: str
+    grade: str
+    score_text: str
+    change_7d_text: str
+    change_14d_text: str
+    last_activity_text: str
+
+
+@dataclass(frozen=True)
+class EngagementSection:
+    """Lead score velocity for sales audiences: the hot-prospect list and the weekly trend."""
+
+    as_of_text: str
+    scope_label: str
+    rows: tuple[HotProspectRow, ...]
+    surging_text: str
+    moving_average_text: str
+    trend_chart: str | None
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ScorecardView:
     title: str
     audience: str
@@ -73,6 +102,7 @@ class ScorecardView:
     tiles: tuple[KpiTile, ...]
     definitions: tuple[DefinitionNote, ...]
     footnotes: tuple[str, ...] = field(default_factory=tuple)
+    engagement: EngagementSection | None = None
 
     @property
     def headline(self) -> list[tuple[str, str, str]]:
@@ -145,9 +175,7 @@ def build_view(conn: sa.Connection, audience: Audience, period: Period, run_id: 
     return ScorecardView(
         title=audience.title,
         audience=audience.name,
-        scope_label="All regions and segments"
-        if audience.scope.column is None
-        else f"{audience.scope.column.title()}: {audience.scope.value}",
+        scope_label=_scope_label(audience),
         period_label=period.label,
         data_cutoff_text=f"{build.data_cutoff:%d %b %Y %H:%M} UTC",
         build_id=build.build_id,
@@ -155,7 +183,81 @@ def build_view(conn: sa.Connection, audience: Audience, period: Period, run_id: 
         tiles=tuple(tiles),
         definitions=tuple(definitions),
         footnotes=_footnotes(tiles),
+        engagement=_engagement_section(conn, audience, period) if audience.hot_prospects else None,
     )
+
+
+def _engagement_section(conn: sa.Connection, audience: Audience, period: Period) -> EngagementSection:
+    """Velocity as of the newest snapshot by the period's end, in the audience's scope."""
+    as_of = latest_velocity_as_of(conn, period.end_at)
+    scope_label = _scope_label(audience)
+    if as_of is None:
+        return EngagementSection("–", scope_label, (), "–", "–", None, ("No lead score snapshot yet.",))
+    ranked = hot_prospects(conn, as_of, audience.hot_prospects, audience.scope)
+    trend = read_frame(
+        conn,
+        "select * from marts.engagement_trend where as_of = :as_of order by week_start",
+        {"as_of": as_of},
+    )
+    latest = trend.iloc[-1] if not trend.empty else None
+    notes = [
+        "Ranked by 7-day score change from engagement, then by score. Scoring-model changes are left out."
+    ]
+    if not ranked.empty and (ranked["model_change_points_14d"] != 0).any():
+        notes.append(
+            "A scoring-model change moved some of these scores in the last 14 days; it is not counted."
+        )
+    if audience.scope.column is not None:
+        notes.append("The weekly trend covers all regions and segments.")
+    return EngagementSection(
+        as_of_text=f"{as_of:%d %b %Y %H:%M} UTC",
+        scope_label=scope_label,
+        rows=tuple(_hot_row(row) for row in ranked.itertuples()),
+        surging_text="–" if latest is None else f"{int(latest['surging_prospects']):,}",
+        moving_average_text="–" if latest is None else _points(latest["moving_average_4w"], signed=True),
+        trend_chart=None if trend.empty else _trend_chart(trend),
+        notes=tuple(notes),
+    )
+
+
+def _hot_row(row) -> HotProspectRow:
+    return HotProspectRow(
+        rank=row.rank,
+        name=row.name,
+        company=_text(row.company),
+        owner=row.owner,
+        region=_text(row.region),
+        source=row.source,
+        grade=_text(row.lead_grade),
+        score_text=_points(row.score),
+        change_7d_text=_points(row.change_7d, signed=True),
+        change_14d_text=_points(row.change_14d, signed=True),
+        last_activity_text="–" if pd.isna(row.last_activity_at) else f"{row.last_activity_at:%d %b}",
+    )
+
+
+def _trend_chart(trend: pd.DataFrame) -> str:
+    def values(column: str) -> list[float | None]:
+        return [None if pd.isna(v) else float(v) for v in trend[column]]
+
+    labels = [f"{pd.Timestamp(w):%d %b}" for w in trend["week_start"]]
+    return weekly_change_chart(labels, values("average_change"), values("moving_average_4w"))
+
+
+def _points(value, signed: bool = False) -> str:
+    if value is None or pd.isna(value):
+        return "–"
+    return f"{value:+,.0f}" if signed else f"{value:,.0f}"
+
+
+def _text(value) -> str:
+    return "–" if value is None or pd.isna(value) else str(value)
+
+
+def _scope_label(audience: Audience) -> str:
+    if audience.scope.column is None:
+        return "All regions and segments"
+    return f"{audience.scope.column.title()}: {audience.scope.value}"
 
 
 def _totals(conn, audience: Audience, grain: str) -> pd.DataFrame:

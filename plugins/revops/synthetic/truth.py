@@ -152,3 +152,15 @@ TRUTH = {
     "revenue_contribution_converted_leads": revenue_contribution_converted_leads,
     "average_won_deal_size_rolling_12m": average_won_deal_size_rolling_12m,
 }
+
+
+def scores_at(world: World, at) -> pd.Series:
+    """Each person's true score at an instant (0 before their first score), by person."""
+    known = world.truth_scores[world.truth_scores["changed_at"] <= pd.Timestamp(at)]
+    latest = known.groupby("person")["score"].last()
+    return latest.reindex(world.truth_prospects["person"], fill_value=0)
+
+
+def score_change(world: World, start, end) -> pd.Series:
+    """Each person's true score change over (start, end], by person."""
+    return scores_at(world, end) - scores_at(world, start)

@@ -45,6 +45,13 @@ class WorldConfig:
     clock_skew_rate: float = 0.02  # of first leads of inbound prospects
     clock_skew_hours: float = -5.0  # an integration writing New York time as if it were UTC
     back_dated_stage_rate: float = 0.015  # of leads with both SAL and SQL
+    # The day marketing changed its scoring rules: every existing prospect's score moves at
+    # once (include/config/scores.yaml knows this date).
+    score_model_change: datetime | None = datetime(2026, 6, 1, 10)
+    score_model_change_points: int = 10
+    # Salesforce field history on Lead_Score__c: off by default, as a formula or integration
+    # field usually cannot be tracked; snapshot tests switch it on to exercise the backfill.
+    salesforce_score_history: bool = False
 
 
 @dataclass
@@ -83,7 +90,7 @@ def generate_world(config: WorldConfig | None = None) -> World:
     opportunities = _censor_opportunities(
         pd.concat([lead_opps, direct_opps, test.opportunities], ignore_index=True), as_of
     )
-    scores = _score_history(rng, people, journeys, as_of)
+    scores = _score_history(rng, config, people, journeys, as_of)
     current_score = scores.groupby("person")["score"].last()
     last_score_change = scores.groupby("person")["changed_at"].max()
     leads = pd.concat(
@@ -106,7 +113,7 @@ def generate_world(config: WorldConfig | None = None) -> World:
     )
     leads, mess = _inject_lead_mess(rng, config, leads, people)
     lead_history, mess["out_of_order_leads"] = _back_date_some_stages(
-        rng, config, _lead_history(leads, journeys, as_of)
+        rng, config, _lead_history(leads, journeys, as_of, _tracked(config, scores))
     )
     opportunities["lead_source"] = _opportunity_lead_sources(opportunities, leads)
     truth_prospects = _truth_prospects(people, leads, contacts, opportunities)
@@ -651,6 +658,7 @@ def _salesforce_leads(leads: pd.DataFrame) -> pd.DataFrame:
             "CampaignId__c": leads["campaign_id"],
             "Lead_Score__c": leads["score"],
             "Is_Test__c": leads["is_test_flag"].fillna(False).astype(bool),
+            "Lead_Grade__c": leads["segment"].map(LEAD_GRADE_BY_SEGMENT),
             "UTM_Source__c": [u[0] if isinstance(u, tuple) else None for u in utm],
             "UTM_Medium__c": [u[1] if isinstance(u, tuple) else None for u in utm],
         }
@@ -877,6 +885,10 @@ def _last_change(frame, columns, as_of, extra, created=None) -> np.ndarray:
     return pd.DataFrame(stacked).max(axis=1).to_numpy().astype("datetime64[ms]")
 
 
+# Fit, as a sales team grades it: how well the company matches the ideal customer.
+LEAD_GRADE_BY_SEGMENT = {"Enterprise": "A", "Mid-Market": "B", "SMB": "C"}
+
+
 # --- lead scores ------------------------------------------------------------------------------
 
 SCORE_STEPS = np.array([5, 10, 15, -5])
@@ -884,7 +896,7 @@ SCORE_STEP_WEIGHTS = np.array([0.5, 0.3, 0.1, 0.1])
 ENGAGEMENTS_PER_WEEK = 0.4
 
 
-def _score_history(rng, people: pd.DataFrame, journeys: pd.DataFrame, as_of) -> pd.DataFrame:
+def _score_history(rng, config, people: pd.DataFrame, journeys: pd.DataFrame, as_of) -> pd.DataFrame:
     """Every change of each person's lead score: (person, changed_at, score).
 
     A form fill on creation, then engagement at random (mostly small gains, some decay), and
@@ -914,7 +926,19 @@ def _score_history(rng, people: pd.DataFrame, journeys: pd.DataFrame, as_of) -> 
         }
     )
     form_fill = pd.DataFrame({"person": people["person"], "changed_at": created, "delta": 10})
-    events = pd.concat([form_fill, engagement, surge], ignore_index=True)
+    parts = [form_fill, engagement, surge]
+    if config.score_model_change is not None:
+        rescored = people[people["created_at"] < np.datetime64(config.score_model_change, "ms")]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "person": rescored["person"],
+                    "changed_at": np.datetime64(config.score_model_change, "ms"),
+                    "delta": config.score_model_change_points,
+                }
+            )
+        )
+    events = pd.concat(parts, ignore_index=True)
     events = events[(events["changed_at"] < as_of) & (events["changed_at"] >= _created_of(events, people))]
     events = events.sort_values(["person", "changed_at"], kind="stable", ignore_index=True)
     events["score"] = events.groupby("person")["delta"].cumsum().clip(lower=0)
@@ -975,8 +999,11 @@ def _hubspot_objects(contacts, opportunities, scores) -> dict[str, pd.DataFrame]
     }
 
 
-def _lead_history(leads: pd.DataFrame, journeys: pd.DataFrame, as_of) -> pd.DataFrame:
-    """LeadHistory as Salesforce writes it: a `created` row, then one row per Status change."""
+def _lead_history(
+    leads: pd.DataFrame, journeys: pd.DataFrame, as_of, scores: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """LeadHistory as Salesforce writes it: a `created` row, then one row per Status change
+    (and per Lead_Score__c change, when `scores` is given)."""
     real = leads[leads["person"].notna()].copy()
     key = real["person"].astype("int64") * 10 + real["journey"].astype("int64")
     steps = journeys.set_index(journeys["person"] * 10 + journeys["journey"]).reindex(key)
@@ -1034,11 +1061,35 @@ def _lead_history(leads: pd.DataFrame, journeys: pd.DataFrame, as_of) -> pd.Data
             }
         )
     )
+    if scores is not None:
+        parts.append(_lead_score_history(lead_ids, real, scores, as_of))
     history = pd.concat(parts, ignore_index=True)
     history = history.sort_values(["LeadId", "CreatedDate", "Field"], kind="stable", ignore_index=True)
     history.insert(0, "Id", salesforce_ids("017", range(1, len(history) + 1)))
     history["IsDeleted"] = False
     return history
+
+
+def _tracked(config: WorldConfig, scores: pd.DataFrame) -> pd.DataFrame | None:
+    return scores if config.salesforce_score_history else None
+
+
+def _lead_score_history(lead_ids: np.ndarray, leads: pd.DataFrame, scores: pd.DataFrame, as_of):
+    """Each change of a lead's person's score after the lead was created."""
+    changes = scores.assign(old=scores.groupby("person")["score"].shift(fill_value=0))
+    person = leads["person"].astype("int64").to_numpy()
+    by_lead = pd.DataFrame({"LeadId": lead_ids, "person": person, "created": leads["created_at"].to_numpy()})
+    rows = by_lead.merge(changes, on="person")
+    rows = rows[(rows["changed_at"] > rows["created"]) & (rows["changed_at"] < as_of)]
+    return pd.DataFrame(
+        {
+            "LeadId": rows["LeadId"],
+            "Field": "Lead_Score__c",
+            "OldValue": rows["old"].astype(object),
+            "NewValue": rows["score"].astype(object),
+            "CreatedDate": rows["changed_at"].to_numpy(),
+        }
+    )
 
 
 # --- mess that only reconciliation rules can undo ----------------------------------------------

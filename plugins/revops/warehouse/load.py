@@ -21,7 +21,8 @@ def append_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> i
     if frame.empty:
         return 0
     columns = [c.name for c in table.columns if c.name in frame.columns]
-    frame = frame[columns]
+    # A real copy: DuckDB cannot scan numpy views with negative strides (a reversed series).
+    frame = frame[columns].copy(deep=True)
     target = f"{table.schema}.{table.name}"
     column_list = ", ".join(columns)
     if is_duckdb(conn):

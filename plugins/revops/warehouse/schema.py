@@ -6,7 +6,8 @@ disagree on how they present zoned values, and a single convention avoids that c
 Layers:
 - raw: append-only extract batches, one JSON payload per source record;
 - staging: typed, reconciled tables that every KPI reads (rebuilt per reconcile run);
-- marts: KPI results;
+- snapshots: lead scores over time, stored change-only as intervals;
+- marts: KPI results, score velocity and engagement trend;
 - audit: the run ledger and delivery records.
 """
 
@@ -16,7 +17,7 @@ import sqlalchemy as sa
 
 metadata = sa.MetaData()
 
-SCHEMAS = ("raw", "staging", "marts", "audit")
+SCHEMAS = ("raw", "staging", "snapshots", "marts", "audit")
 
 
 def _ts(name: str, **kwargs) -> sa.Column:
@@ -81,6 +82,10 @@ prospects = sa.Table(
     sa.Column("sub_channel", sa.String, nullable=False),
     sa.Column("campaign_id", sa.String),
     sa.Column("lead_score", sa.Integer),
+    sa.Column("lead_grade", sa.String),  # fit (A best), where the CRM grades leads
+    sa.Column("first_name", sa.String),
+    sa.Column("last_name", sa.String),
+    sa.Column("company", sa.String),
     sa.Column("record_count", sa.Integer, nullable=False),
     sa.Column("is_excluded", sa.Boolean, nullable=False),
     sa.Column("exclusion_rule", sa.String),
@@ -126,6 +131,101 @@ opportunity_stages = sa.Table(
     sa.Column("stage_order", sa.Integer),  # position in the pipeline; null for unknown stages
     _ts("entered_at", nullable=False),  # first entry into the stage
     schema="staging",
+)
+
+score_intervals = sa.Table(
+    "score_intervals",
+    metadata,
+    sa.Column("source", sa.String, nullable=False),
+    sa.Column("object", sa.String, nullable=False),
+    sa.Column("record_id", sa.String, nullable=False),
+    sa.Column("score", sa.Float, nullable=False),
+    _ts("valid_from", nullable=False),
+    _ts("valid_to"),  # null while the score is current
+    sa.Column("origin", sa.String, nullable=False),  # snapshot | history (backfilled)
+    _ts("recorded_at", nullable=False),  # the snapshot that wrote this row (re-runs undo it)
+    # PostgreSQL needs it for the per-record joins; DuckDB's hash joins do better without.
+    sa.Index("ix_score_intervals_record", "source", "object", "record_id").ddl_if(dialect="postgresql"),
+    schema="snapshots",
+)
+
+# One snapshot's pull while it is applied: filled and emptied inside one transaction, so
+# no other transaction ever sees a row of it.
+score_capture = sa.Table(
+    "score_capture",
+    metadata,
+    sa.Column("record_id", sa.String, nullable=False),
+    sa.Column("score", sa.Float),
+    sa.Column("keep", sa.Boolean, nullable=False),  # malformed: leave the current interval alone
+    schema="snapshots",
+)
+
+snapshot_runs = sa.Table(
+    "snapshot_runs",
+    metadata,
+    sa.Column("source", sa.String, nullable=False),
+    sa.Column("object", sa.String, nullable=False),
+    _ts("snapshot_at", nullable=False),
+    sa.Column("run_id", sa.String, nullable=False),
+    sa.Column("records_seen", sa.Integer, nullable=False),
+    sa.Column("scores_changed", sa.Integer, nullable=False),  # new intervals opened
+    sa.Column("records_gone", sa.Integer, nullable=False),  # deleted upstream: interval closed
+    sa.Column("history_intervals", sa.Integer, nullable=False),  # backfilled from field history
+    sa.Column("quarantined", sa.Integer, nullable=False),  # malformed scores, kept aside
+    sa.Column("content_sha256", sa.String, nullable=False),
+    _ts("recorded_at", nullable=False),
+    schema="snapshots",
+)
+
+score_model_changes = sa.Table(
+    "score_model_changes",
+    metadata,
+    _ts("starts_at", nullable=False),
+    _ts("ends_at", nullable=False),  # score changes in [starts_at, ends_at] belong to the model
+    sa.Column("origin", sa.String, nullable=False),  # configured | detected
+    sa.Column("changed_share", sa.Float),  # share of scored prospects that moved at once
+    sa.Column("note", sa.String, nullable=False),
+    schema="snapshots",
+)
+
+score_changes = sa.Table(
+    "score_changes",
+    metadata,
+    sa.Column("prospect_id", sa.String, nullable=False),
+    _ts("changed_at", nullable=False),
+    sa.Column("delta", sa.Float, nullable=False),
+    sa.Column("kind", sa.String, nullable=False),  # interest | model | baseline
+    schema="marts",
+)
+
+score_velocity = sa.Table(
+    "score_velocity",
+    metadata,
+    _ts("as_of", nullable=False),
+    sa.Column("prospect_id", sa.String, nullable=False),
+    sa.Column("score", sa.Float),
+    sa.Column("change_7d", sa.Float),  # null while the history does not cover the window
+    sa.Column("change_14d", sa.Float),
+    sa.Column("model_change_points_14d", sa.Float, nullable=False),  # left out of the changes
+    sa.Column("decayed_score", sa.Float),  # derived; the source score is never overwritten
+    _ts("last_increase_at"),
+    _ts("created_at", nullable=False),
+    schema="marts",
+)
+
+engagement_trend = sa.Table(
+    "engagement_trend",
+    metadata,
+    _ts("as_of", nullable=False),
+    _ts("week_start", nullable=False),
+    _ts("week_end", nullable=False),
+    sa.Column("eligible_prospects", sa.Integer, nullable=False),
+    sa.Column("net_change", sa.Float, nullable=False),  # interest only
+    sa.Column("model_change_points", sa.Float, nullable=False),
+    sa.Column("average_change", sa.Float),
+    sa.Column("moving_average_4w", sa.Float),
+    sa.Column("surging_prospects", sa.Integer, nullable=False),
+    schema="marts",
 )
 
 quality_checks = sa.Table(

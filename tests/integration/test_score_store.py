@@ -1,0 +1,169 @@
+"""The score history store, on hand-made snapshots, on DuckDB and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from revops.snapshots.store import (
+    CompletenessGuard,
+    ScoreCapture,
+    SnapshotLooksIncomplete,
+    SnapshotOutOfOrder,
+    apply_snapshot,
+    read_intervals,
+    scores_as_of,
+)
+from revops.warehouse import get_engine
+from revops.warehouse.load import read_frame
+
+DAY1, DAY2, DAY3, DAY4 = (datetime(2026, 3, d) for d in (1, 2, 3, 4))
+
+
+def capture(at: datetime, scores: dict, history: list[tuple] | None = None) -> ScoreCapture:
+    frame = pd.DataFrame({"record_id": list(scores), "score": list(scores.values())})
+    versions = None
+    if history is not None:
+        versions = pd.DataFrame(history, columns=["record_id", "changed_at", "score"])
+    return ScoreCapture("salesforce", "Lead", at, frame, versions)
+
+
+def intervals(engine) -> list[tuple]:
+    with engine.connect() as conn:
+        frame = read_intervals(conn)
+    return [
+        (r.record_id, r.score, r.valid_from, None if pd.isna(r.valid_to) else r.valid_to, r.origin)
+        for r in frame.itertuples()
+    ]
+
+
+@pytest.fixture
+def engine(any_warehouse_url):
+    return get_engine(any_warehouse_url)
+
+
+def test_only_changes_are_stored(engine):
+    first = apply_snapshot(engine, capture(DAY1, {"A": 10, "B": 20}), "run-1")
+    second = apply_snapshot(engine, capture(DAY2, {"A": 10, "B": 25, "C": 5}), "run-2")
+    third = apply_snapshot(engine, capture(DAY3, {"B": 25, "C": 5}), "run-3")
+
+    assert intervals(engine) == [
+        ("A", 10, DAY1, DAY3, "snapshot"),
+        ("B", 20, DAY1, DAY2, "snapshot"),
+        ("B", 25, DAY2, None, "snapshot"),
+        ("C", 5, DAY2, None, "snapshot"),
+    ]
+    assert (first.scores_changed, first.records_gone) == (2, 0)
+    assert (second.scores_changed, second.records_gone) == (2, 0)  # B changed, C is new
+    assert (third.scores_changed, third.records_gone) == (0, 1)  # A deleted upstream
+
+
+def test_as_of_reads_the_interval_covering_the_instant(engine):
+    apply_snapshot(engine, capture(DAY1, {"A": 10, "B": 20}), "run-1")
+    apply_snapshot(engine, capture(DAY2, {"A": 10, "B": 25}), "run-2")
+    apply_snapshot(engine, capture(DAY3, {"B": 25}), "run-3")
+
+    def as_of(at):
+        with engine.connect() as conn:
+            frame = scores_as_of(conn, at, "salesforce", "Lead")
+        return dict(zip(frame["record_id"], frame["score"], strict=True))
+
+    assert as_of(DAY1 - timedelta(microseconds=1)) == {}
+    assert as_of(DAY1) == {"A": 10, "B": 20}
+    assert as_of(DAY2 - timedelta(microseconds=1)) == {"A": 10, "B": 20}
+    assert as_of(DAY2) == {"A": 10, "B": 25}  # a boundary belongs to the new interval
+    assert as_of(DAY3) == {"B": 25}  # A was gone by then
+    assert as_of(DAY4 + timedelta(days=300)) == {"B": 25}
+
+
+def test_rerunning_the_latest_snapshot_equals_a_clean_run(engine, any_warehouse_url):
+    apply_snapshot(engine, capture(DAY1, {"A": 10, "B": 20}), "run-1")
+    apply_snapshot(engine, capture(DAY2, {"A": 99, "C": "oops"}), "run-2")  # a bad first attempt
+    result = apply_snapshot(engine, capture(DAY2, {"A": 10, "B": 25}), "run-2-retry")
+    again = apply_snapshot(engine, capture(DAY2, {"A": 10, "B": 25}), "run-2-retry-2")
+
+    assert result.replaced_previous_run and again.replaced_previous_run
+    assert intervals(engine) == [
+        ("A", 10, DAY1, None, "snapshot"),
+        ("B", 20, DAY1, DAY2, "snapshot"),
+        ("B", 25, DAY2, None, "snapshot"),
+    ]
+    with engine.connect() as conn:
+        runs = read_frame(
+            conn, "select snapshot_at, run_id from snapshots.snapshot_runs order by snapshot_at"
+        )
+        quarantined = read_frame(conn, "select record_id from staging.quarantine")
+    assert list(runs["run_id"]) == ["run-1", "run-2-retry-2"]
+    assert quarantined.empty  # the bad attempt's quarantine went with it
+
+
+def test_an_older_snapshot_is_refused(engine):
+    apply_snapshot(engine, capture(DAY2, {"A": 10}), "run-2")
+    with pytest.raises(SnapshotOutOfOrder, match="older than the latest"):
+        apply_snapshot(engine, capture(DAY1, {"A": 5}), "run-1")
+    assert intervals(engine) == [("A", 10, DAY2, None, "snapshot")]
+
+
+def test_a_pull_missing_most_records_records_nothing(engine):
+    apply_snapshot(engine, capture(DAY1, {f"L{i}": i for i in range(10)}), "run-1")
+    before = intervals(engine)
+    with pytest.raises(SnapshotLooksIncomplete, match="returned 7 records but 10"):
+        apply_snapshot(
+            engine,
+            capture(DAY2, {f"L{i}": i + 1 for i in range(7)}),
+            "run-2",
+            CompletenessGuard(0.2, min_gone=3),
+        )
+    assert intervals(engine) == before
+
+
+def test_malformed_scores_are_quarantined_and_cleared_scores_close(engine):
+    apply_snapshot(engine, capture(DAY1, {"A": 10, "B": 20, "C": 30}), "run-1")
+    result = apply_snapshot(engine, capture(DAY2, {"A": "n/a", "B": "", "C": "31"}), "run-2")
+
+    assert result.quarantined == 1
+    assert intervals(engine) == [
+        ("A", 10, DAY1, None, "snapshot"),  # unknown new value: the old one stays current
+        ("B", 20, DAY1, DAY2, "snapshot"),  # cleared
+        ("C", 30, DAY1, DAY2, "snapshot"),
+        ("C", 31, DAY2, None, "snapshot"),  # text from the API is read as a number
+    ]
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("select record_id, reason from staging.quarantine")).one()
+    assert row.record_id == "A" and "not a number 'n/a'" in row.reason
+
+
+def test_first_snapshot_backfills_from_field_history(engine):
+    t1, t2, t3 = DAY1 - timedelta(days=20), DAY1 - timedelta(days=10), DAY1 - timedelta(days=3)
+    history = [
+        ("A", t1, "5"),
+        ("A", t2, "5"),  # a version with the same value is no change
+        ("A", t3, "10"),
+        ("A", DAY1 + timedelta(hours=1), "99"),  # after the snapshot: not history yet
+        ("B", t2, "40"),  # B equals its snapshot score: its interval stays open
+        ("Z", t1, "70"),  # not in the snapshot (deleted): no history kept for it
+    ]
+    first = apply_snapshot(engine, capture(DAY1, {"A": 12, "B": 40}, history), "run-1")
+    later = apply_snapshot(engine, capture(DAY2, {"A": 12, "B": 40}, [("B", t1, "1")]), "run-2")
+
+    assert intervals(engine) == [
+        ("A", 5, t1, t3, "history"),
+        ("A", 10, t3, DAY1, "history"),
+        ("A", 12, DAY1, None, "snapshot"),
+        ("B", 40, t2, None, "history"),
+    ]
+    assert (first.history_intervals, first.scores_changed) == (3, 1)
+    assert later.history_intervals == 0  # history only fills the store before it began
+
+
+def test_rerunning_the_first_snapshot_backfills_once(engine):
+    history = [("A", DAY1 - timedelta(days=5), 7)]
+    apply_snapshot(engine, capture(DAY1, {"A": 9}, history), "run-1")
+    apply_snapshot(engine, capture(DAY1, {"A": 9}, history), "run-1-again")
+    assert intervals(engine) == [
+        ("A", 7, DAY1 - timedelta(days=5), DAY1, "history"),
+        ("A", 9, DAY1, None, "snapshot"),
+    ]

@@ -3,8 +3,9 @@
 Generates the synthetic CRM world and serves it from the local CRM sandbox (Salesforce and
 HubSpot APIs over HTTPS), then runs the real DAGs with `dag.test()`: extract (through
 simple-salesforce and hubspot-api-client) -> reconcile -> lead score snapshot and velocity
--> KPIs -> the executive and sales-leadership scorecards, each rendered to PDF, archived and
-e-mailed to a local SMTP server whose messages land in `var/outbox/`.
+-> KPIs -> one scorecard per configured audience (executive, EMEA regional VP, marketing,
+sales leadership), each rendered to PDF, archived and e-mailed to a local SMTP server whose
+messages land in `var/outbox/`.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from pathlib import Path
 from revops.devtools.airflow_runner import prepare_airflow, run_dag
 from revops.devtools.mail_sink import mail_sink
 from revops.sandbox.server import running_sandbox
+from revops.scorecards.audiences import load_audiences
 from revops.settings import SMTP_CONN_ID, Settings
 from revops.synthetic.world import WorldConfig, generate_world
 
 DEMO_WORLD = WorldConfig(n_prospects=12_000, seed=7, as_of=datetime(2026, 11, 2))
-DEMO_AUDIENCES = ("executive_weekly", "sales_leader_weekly")
 
 
 def run_demo(world_config: WorldConfig = DEMO_WORLD) -> dict:
@@ -39,10 +40,11 @@ def run_demo(world_config: WorldConfig = DEMO_WORLD) -> dict:
         run_dag("revops_reconcile", logical_date=None)
         run_dag("revops_score_snapshot", logical_date=as_of)  # scores as of the world's cut-off
         run_dag("revops_kpis", logical_date=None)
-        for audience in DEMO_AUDIENCES:
+        audiences = list(load_audiences())
+        for audience in audiences:  # the morning after the cut-off: each covers its last full period
             run_dag(f"revops_scorecard__{audience}", logical_date=as_of + timedelta(hours=7))
         messages = list(sink.handler.received)
-    return {"pdfs": [_newest_pdf(settings, audience) for audience in DEMO_AUDIENCES], "emails": messages}
+    return {"pdfs": [_newest_pdf(settings, audience) for audience in audiences], "emails": messages}
 
 
 def _newest_pdf(settings: Settings, audience: str) -> Path:

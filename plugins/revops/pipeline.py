@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -24,15 +24,24 @@ from revops.kpis import alerts, control
 from revops.kpis.engine import compute_kpis, current_build
 from revops.kpis.registry import load_registry
 from revops.kpis.scope import Scope
+from revops.notify import alert_data_engineers, webhook_url
 from revops.periods import GRAINS, Period, local_date, period_containing
 from revops.reconcile.build import build_staging
 from revops.reconcile.quality import run_check
 from revops.scorecards.audiences import Audience, load_audiences
-from revops.scorecards.delivery import deliver
+from revops.scorecards.delivery import (
+    DeliveryOutcome,
+    archive_message,
+    compose,
+    deliver,
+    latest_artifact,
+    load_archived,
+    sent_to,
+)
+from revops.scorecards.delivery import record as record_deliveries
 from revops.scorecards.render import archive_pdf, render_pdf
-from revops.scorecards.view_model import build_view, compute_scorecard_results
+from revops.scorecards.view_model import build_view, compute_scorecard_results, scorecard_kpis
 from revops.settings import (
-    ALERTS_WEBHOOK_CONN_ID,
     HUBSPOT_CONN_ID,
     SALESFORCE_CONN_ID,
     SMTP_CONN_ID,
@@ -156,22 +165,11 @@ def raise_alerts(run_id: str) -> dict:
     """Record new threshold and control-limit breaches; notify owners of every pending one."""
     engine = get_engine()
     new = alerts.detect_alerts(engine, run_id)
-    outcome = alerts.notify_pending(engine, SMTP_CONN_ID, _webhook_url(), Settings.from_env().mail_from)
+    outcome = alerts.notify_pending(engine, SMTP_CONN_ID, webhook_url(), Settings.from_env().mail_from)
     summary = {"new_alerts": len(new), **outcome}
     if outcome["failed"]:
         raise RuntimeError(f"alert notifications failed (kept for the next try): {summary}")
     return summary
-
-
-def _webhook_url() -> str | None:
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    try:
-        return BaseHook.get_connection(ALERTS_WEBHOOK_CONN_ID).extra_dejson.get("url")
-    except AirflowNotFoundException:
-        log.info("no %s connection: alerts go by e-mail only", ALERTS_WEBHOOK_CONN_ID)
-        return None
 
 
 def snapshot_scores(source: str, run_id: str, snapshot_at: datetime) -> dict:
@@ -243,43 +241,105 @@ def compute_scorecard_kpis(audience_name: str, run_id: str, data_interval_start:
     return {"period": period.label, "rows": rows}
 
 
-def render_scorecard(audience_name: str, run_id: str, data_interval_start: datetime) -> dict:
-    """Render the audience's PDF for its period and archive it; returns path and sha256."""
+def render_scorecard(
+    audience_name: str, run_id: str, data_interval_start: datetime, data_interval_end: datetime | None
+) -> dict:
+    """Render the audience's PDF and its e-mail for the period and archive both; the
+    completeness gate is judged at the run's scheduled time (the data interval's end)."""
     audience = _audience(audience_name)
     period = audience_period(audience, data_interval_start)
     with get_engine().connect() as conn:
-        view = build_view(conn, audience, period, run_id)
+        view = build_view(conn, audience, period, run_id, checked_at=_naive_utc(data_interval_end))
     path, digest = archive_pdf(
-        render_pdf(view),
-        Settings.from_env().archive_dir,
-        audience.name,
-        f"{period.grain}-{period.start.isoformat()}",
+        render_pdf(view), Settings.from_env().archive_dir, audience.name, period_key(period)
     )
+    archive_message(path, compose(view))
     log.info("scorecard for %s, %s: %s (sha256 %s)", audience.name, period.label, path, digest)
-    return {"pdf_path": str(path), "pdf_sha256": digest, "period": period.label, "build_id": view.build_id}
+    for problem in view.completeness_problems:
+        log.warning("incomplete data: %s", problem)
+    return {
+        "pdf_path": str(path),
+        "pdf_sha256": digest,
+        "period": period.label,
+        "build_id": view.build_id,
+        "completeness_problems": list(view.completeness_problems),
+    }
 
 
-def send_scorecard(audience_name: str, run_id: str, data_interval_start: datetime, rendered: dict) -> dict:
-    """E-mail the archived PDF to the audience; fails (so Airflow retries) if any send failed."""
+def period_key(period: Period) -> str:
+    return f"{period.grain}-{period.start.isoformat()}"
+
+
+def send_scorecard(audience_name: str, run_id: str, rendered: dict, dry_run: bool, final_try: bool) -> dict:
+    """E-mail the archived PDF to the audience, or hold it when the data is incomplete and the
+    audience says so. Fails (so Airflow retries) if any send failed; on the final try the
+    data engineers are alerted first. A dry run only says what would be sent to whom."""
     audience = _audience(audience_name)
-    period = audience_period(audience, data_interval_start)
+    pdf_path, sha256 = Path(rendered["pdf_path"]), rendered["pdf_sha256"]
+    message = load_archived(pdf_path, sha256)
+    problems = rendered["completeness_problems"]
+    if dry_run:
+        plan = {
+            "dry_run": True,
+            "subject": message.subject,
+            "attachment": str(pdf_path),
+            "to": audience.recipients,
+        }
+        log.info("dry run, nothing sent: %s", json.dumps(plan, default=str))
+        return {"deliveries": {r: "dry_run" for r in audience.recipients}}
     engine = get_engine()
-    with engine.connect() as conn:
-        view = build_view(conn, audience, period, run_id)
-    outcomes = deliver(
-        engine,
-        SMTP_CONN_ID,
-        view,
-        Path(rendered["pdf_path"]),
-        rendered["pdf_sha256"],
-        audience.recipients,
-        Settings.from_env().mail_from,
-    )
+    if problems and audience.on_incomplete == "hold":
+        reason = "held: incomplete data: " + " ".join(problems)
+        held = [DeliveryOutcome(r, "held", reason) for r in audience.recipients]
+        record_deliveries(engine, run_id, audience.name, pdf_path, sha256, held)
+        alert_data_engineers(
+            f"{audience.name} scorecard held: incomplete data",
+            [
+                *problems,
+                f"Archived PDF: {pdf_path}",
+                "Re-send when fixed: python -m revops.cli scorecards resend",
+            ],
+        )
+        return {"deliveries": {o.recipient: o.status for o in held}}
+    outcomes = deliver(engine, message, pdf_path, sha256, audience.recipients, run_id, audience.name)
     summary = {o.recipient: o.status for o in outcomes}
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
+        if final_try:
+            alert_data_engineers(
+                f"{audience.name} scorecard not delivered to {len(failed)} recipient(s)",
+                [f"{o.recipient}: {o.error}" for o in failed] + [f"Archived PDF (kept): {pdf_path}"],
+            )
         raise RuntimeError(f"scorecard not delivered to {len(failed)} recipient(s): {summary}")
     return {"deliveries": summary}
+
+
+def resend_scorecard(
+    audience_name: str, period_start: date, to: tuple[str, ...] = (), dry_run: bool = False
+) -> dict:
+    """Send the archived PDF of a past run again, byte for byte, to the audience's recipients
+    it has not reached yet (or to `to`). Refuses if the archived file's hash has changed."""
+    audience = _audience(audience_name)
+    period = period_containing(audience.grain, period_start, audience.timezone)
+    engine = get_engine()
+    found = latest_artifact(engine, audience.name, period_key(period))
+    if found is None:
+        raise LookupError(f"no scorecard recorded for {audience.name}, {period.label}")
+    pdf_path, sha256 = found
+    message = load_archived(pdf_path, sha256)
+    recipients = to or audience.recipients
+    if dry_run:
+        pending = sorted(set(recipients) - sent_to(engine, audience.name, sha256))
+        return {
+            "dry_run": True,
+            "pdf": str(pdf_path),
+            "sha256": sha256,
+            "subject": message.subject,
+            "to": pending,
+        }
+    run_id = f"resend__{datetime.now(UTC):%Y-%m-%dT%H:%M:%S}"
+    outcomes = deliver(engine, message, pdf_path, sha256, recipients, run_id, audience.name)
+    return {"pdf": str(pdf_path), "sha256": sha256, "deliveries": {o.recipient: o.status for o in outcomes}}
 
 
 def record_scorecard_run(
@@ -309,7 +369,7 @@ def record_scorecard_run(
             "version": registry[kpi_id].version_for(period.start).version,
             "sql_sha256": registry[kpi_id].version_for(period.start).sql_sha256,
         }
-        for kpi_id in audience.kpis
+        for kpi_id in scorecard_kpis(audience)
     }
     details = {
         "audience": audience.name,
@@ -319,6 +379,7 @@ def record_scorecard_run(
         "input_batches": batches,
         "kpi_definitions": definitions,
         "outputs": [{"path": rendered["pdf_path"], "sha256": rendered["pdf_sha256"]}],
+        "completeness_problems": rendered["completeness_problems"],
         "deliveries": delivered["deliveries"],
     }
     entry_id = record_run(
@@ -348,4 +409,4 @@ def record_pipeline_run(run_id: str, dag_id: str, logical_date, data_interval: t
 
 
 def _audience(name: str) -> Audience:
-    return load_audiences(set(load_registry()))[name]
+    return load_audiences()[name]

@@ -39,6 +39,7 @@ class Settings:
     csv_export_dir: Path
     archive_dir: Path
     mail_from: str
+    ops_email: str  # the data engineers: delivery failures, held scorecards
     extract_sources: tuple[str, ...]
 
     @classmethod
@@ -52,6 +53,7 @@ class Settings:
             csv_export_dir=Path(os.environ.get("REVOPS_CSV_EXPORT_DIR", data_dir / "exports")),
             archive_dir=Path(os.environ.get("REVOPS_ARCHIVE_DIR", data_dir / "archive")),
             mail_from=os.environ.get("REVOPS_MAIL_FROM", "scorecards@revops.local"),
+            ops_email=os.environ.get("REVOPS_OPS_EMAIL", "data-eng@revops-demo.com"),
             extract_sources=tuple(
                 s.strip()
                 for s in os.environ.get("REVOPS_EXTRACT_SOURCES", "salesforce,hubspot").split(",")

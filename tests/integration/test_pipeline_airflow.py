@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import re
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from revops.devtools.mail_sink import mail_sink
 from revops.kpis.registry import load_registry
 from revops.periods import period_containing
 from revops.sandbox.server import running_sandbox
+from revops.scorecards.audiences import load_audiences
 from revops.scorecards.view_model import reporting_period
 from revops.settings import SMTP_CONN_ID, Settings
 from revops.synthetic.truth import score_change, scores_at, truth_value
@@ -31,6 +33,7 @@ from revops.warehouse import get_engine, read_frame
 
 AUDIENCE = "executive_weekly"
 SALES_AUDIENCE = "sales_leader_weekly"
+AUDIENCES = list(load_audiences())  # one PDF and one e-mail per recipient for each
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +49,12 @@ def pipeline_run(small_world):
             "reconcile": run_dag("revops_reconcile", None),
             "scores": run_dag("revops_score_snapshot", as_of),  # snapshots at the end of its interval
             "kpis": run_dag("revops_kpis", None),
-            "scorecard": run_dag(f"revops_scorecard__{AUDIENCE}", as_of + timedelta(hours=7)),
-            "sales": run_dag(f"revops_scorecard__{SALES_AUDIENCE}", as_of + timedelta(hours=7)),
+            **{
+                audience: run_dag(f"revops_scorecard__{audience}", as_of + timedelta(hours=7))
+                for audience in AUDIENCES
+            },
         }
+        run_ids["scorecard"] = run_ids[AUDIENCE]
         messages = sink.messages()
         # Re-running the extract for the same day, while the sandbox still serves.
         with get_engine().connect() as conn:
@@ -92,6 +98,45 @@ def test_the_emailed_pdf_is_the_archived_one_and_shows_the_true_numbers(pipeline
         _, _, value = truth_value(kpi_id, small_world, shown)
         assert f"{value * 100:.1f}%" in text, kpi_id
     assert run_ids["scorecard"] in text
+
+
+@pytest.mark.parametrize("audience_name", AUDIENCES)
+def test_every_audience_received_its_archived_pdf_with_a_readable_body(pipeline_run, audience_name):
+    _settings, _run_ids, messages, _ = pipeline_run
+    audience = load_audiences()[audience_name]
+    (output,) = _ledger(f"revops_scorecard__{audience_name}")["details"]["outputs"]
+    archived = Path(output["path"]).read_bytes()
+    assert hashlib.sha256(archived).hexdigest() == output["sha256"]
+    received = [m for m in messages if m["Subject"].startswith(audience.title)]
+    assert sorted(m["To"] for m in received) == sorted(audience.recipients)
+    page_one = pypdf.PdfReader(io.BytesIO(archived)).pages[0].extract_text()
+    for message in received:
+        (attachment,) = list(message.iter_attachments())
+        assert attachment.get_content() == archived
+        body = message.get_body(("html",)).get_content()
+        assert "attached as a PDF" in body and "<li>" in body  # the narrative travels too
+        headline = re.findall(r'font-weight: bold;">([^<]+)</td>', body)
+        assert len(headline) == len(audience.kpis)
+        assert all(value in page_one for value in headline)  # the e-mail's numbers are the PDF's
+
+
+def test_a_past_scorecard_is_re_sent_byte_for_byte(pipeline_run, tmp_path, monkeypatch):
+    from revops import pipeline
+
+    (output,) = _ledger(f"revops_scorecard__{AUDIENCE}")["details"]["outputs"]
+    with mail_sink(tmp_path / "outbox") as sink:
+        monkeypatch.setenv(f"AIRFLOW_CONN_{SMTP_CONN_ID.upper()}", sink.airflow_connection())
+        plan = pipeline.resend_scorecard(
+            AUDIENCE, date(2026, 10, 26), ("auditor@revops-demo.com",), dry_run=True
+        )
+        assert plan["to"] == ["auditor@revops-demo.com"] and sink.messages() == []
+        result = pipeline.resend_scorecard(AUDIENCE, date(2026, 10, 26), ("auditor@revops-demo.com",))
+        again = pipeline.resend_scorecard(AUDIENCE, date(2026, 10, 26), ("auditor@revops-demo.com",))
+        (message,) = sink.messages()
+    assert result["deliveries"] == {"auditor@revops-demo.com": "sent"}
+    assert again["deliveries"] == {"auditor@revops-demo.com": "skipped_already_sent"}
+    (attachment,) = list(message.iter_attachments())
+    assert attachment.get_content() == Path(output["path"]).read_bytes()
 
 
 def test_every_run_leaves_a_ledger_entry_naming_its_inputs_and_definitions(pipeline_run):

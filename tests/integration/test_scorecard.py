@@ -11,10 +11,17 @@ import pypdfium2
 import pytest
 
 from revops.kpis.registry import load_registry
-from revops.periods import period_containing
-from revops.scorecards.audiences import load_audiences
+from revops.periods import Period, period_containing
+from revops.scorecards.audiences import Audience, load_audiences
+from revops.scorecards.formatting import format_value
 from revops.scorecards.render import archive_pdf, render_html, render_pdf
-from revops.scorecards.view_model import build_view, compute_scorecard_results, reporting_period
+from revops.scorecards.view_model import (
+    EngagementSection,
+    HotProspectRow,
+    build_view,
+    compute_scorecard_results,
+    reporting_period,
+)
 from revops.synthetic.truth import truth_value
 from tests.helpers import stage
 
@@ -22,13 +29,23 @@ PERIOD = period_containing("week", date(2026, 10, 26))
 
 
 @pytest.fixture(scope="module")
-def view(small_exports, tmp_path_factory):
+def staged(small_exports, tmp_path_factory):
     url = f"duckdb:///{tmp_path_factory.mktemp('scorecard') / 'warehouse.duckdb'}"
     engine, _build = stage(url, small_exports)
-    audience = load_audiences()["executive_weekly"]
-    compute_scorecard_results(engine, audience, PERIOD, "render-test")
-    with engine.connect() as conn:
-        return build_view(conn, audience, PERIOD, "render-test")
+    return engine
+
+
+def _view(engine, audience: Audience, period: Period):
+    compute_scorecard_results(engine, audience, period, "render-test")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("REVOPS_EXTRACT_SOURCES", "csv")  # this warehouse was filled from CSV exports
+        with engine.connect() as conn:
+            return build_view(conn, audience, period, "render-test")
+
+
+@pytest.fixture(scope="module")
+def view(staged):
+    return _view(staged, load_audiences()["executive_weekly"], PERIOD)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +64,7 @@ def test_the_pdf_shows_each_kpi_with_its_ground_truth_value(view, pdf, small_wor
         kpi = registry[tile.kpi_id]
         shown_period = reporting_period(kpi, PERIOD, small_world.config.as_of)
         _, _, value = truth_value(tile.kpi_id, small_world, shown_period)
-        assert f"{value * 100:.1f}%" in text, tile.kpi_id
+        assert format_value(kpi.unit, value) in text, tile.kpi_id
         assert kpi.name in text
     assert "26 Oct – 1 Nov 2026 (week 44)" in text
     assert "Data complete to" in text and "02 Nov 2026 00:00 UTC" in text
@@ -64,18 +81,98 @@ def test_the_same_view_renders_to_the_same_bytes(view, pdf):
     assert render_pdf(view) == pdf
 
 
-def test_page_one_is_a_single_page_that_is_not_blank(pdf):
-    document = pypdfium2.PdfDocument(pdf)
-    assert len(document) == 1
-    image = document[0].render(scale=0.5).to_pil().convert("L")
+@pytest.mark.parametrize("audience_name", list(load_audiences()))
+def test_page_one_of_every_audience_is_not_blank_and_carries_the_summary(staged, audience_name):
+    audience = load_audiences()[audience_name]
+    period = period_containing(audience.grain, date(2026, 10, 26), audience.timezone)
+    view = _view(staged, audience, period)
+    pdf = render_pdf(view)
+    image = pypdfium2.PdfDocument(pdf)[0].render(scale=0.5).to_pil().convert("L")
     dark_pixels = sum(image.histogram()[:128])
     assert dark_pixels > 0.01 * image.width * image.height
+    page_one = _text_of_page_one(pdf)
+    for expected in (view.title, view.period_label, view.scope_label, "What moved", *view.narrative[:1]):
+        assert _squash(expected) in page_one
+    for tile in view.tiles:
+        assert _squash(tile.value_text) in page_one and _squash(tile.status_label) in page_one
+
+
+def _text_of_page_one(pdf: bytes) -> str:
+    return _squash(pypdf.PdfReader(io.BytesIO(pdf)).pages[0].extract_text()).lower()
+
+
+def _squash(text: str) -> str:
+    """Text without spacing or case: pypdf breaks wrapped lines wherever they wrap, and the
+    stylesheet upper-cases some labels."""
+    return "".join(text.split()).lower()
+
+
+def test_the_regional_scorecard_shows_only_its_region(staged, small_world):
+    audience = load_audiences()["emea_vp_monthly"]
+    period = period_containing("month", date(2026, 10, 1), audience.timezone)
+    view = _view(staged, audience, period)
+    emea = dataclasses.replace(
+        small_world,
+        truth_opportunities=small_world.truth_opportunities.query("region == 'EMEA'"),
+    )
+    everyone = truth_value("win_rate_count", small_world, period)[2]
+    (tile,) = [t for t in view.tiles if t.kpi_id == "win_rate_count"]
+    _, _, expected = truth_value("win_rate_count", emea, period)
+    assert tile.value_text == f"{expected * 100:.1f}%" != f"{everyone * 100:.1f}%"
+    assert view.scope_label == "Region: EMEA"
+    assert all(b.dimension != "region" for b in view.breakdowns)
+
+
+def test_breakdown_cells_equal_the_truth_of_their_segment(view, small_world):
+    (by_region,) = [b for b in view.breakdowns if b.dimension == "region"]
+    column = by_region.kpi_names.index("Win rate (by count)")
+    for row in by_region.rows:
+        segment = dataclasses.replace(
+            small_world,
+            truth_opportunities=small_world.truth_opportunities.query("region == @row.segment"),
+        )
+        _won, closed, value = truth_value("win_rate_count", segment, PERIOD)
+        cell = row.cells[column]
+        assert cell.volume_text == f"n = {closed:,}"
+        assert cell.value_text == (f"{value * 100:.1f}%" if closed else "–")
+
+
+def test_the_funnel_and_balanced_scorecard_cover_every_kpi_shown(view):
+    assert [s.name for s in view.funnel.steps] == [
+        "MQL to SAL (acceptance)",
+        "SAL to SQL",
+        "SQL to opportunity",
+    ]
+    in_perspectives = {v.kpi_id for p in view.perspectives for v in p.values}
+    assert {t.kpi_id for t in view.tiles} | {d.kpi_id for d in view.definitions} == in_perspectives
+    assert [p.name for p in view.perspectives] == [
+        "Financial",
+        "Customer",
+        "Internal process",
+        "Learning and growth",
+    ]
+
+
+def test_no_prospect_contact_details_reach_any_scorecard(staged, small_world):
+    emails = set(small_world.truth_prospects["email"].dropna().str.lower())
+    for name, audience in load_audiences().items():
+        period = period_containing(audience.grain, date(2026, 10, 26), audience.timezone)
+        text = " ".join(
+            p.extract_text()
+            for p in pypdf.PdfReader(io.BytesIO(render_pdf(_view(staged, audience, period)))).pages
+        ).lower()
+        assert not any(email in text for email in emails), name
 
 
 def test_text_is_escaped_not_interpreted(view):
-    hostile = dataclasses.replace(view, title="<script>alert('x')</script>")
+    row = HotProspectRow(
+        1, "<script>alert('x')</script>", "<b>Acme</b>", "o", "EMEA", "s", "A", "1", "+1", "+1", "–"
+    )
+    section = EngagementSection("now", "All", (row,), "1", "+1", None, ())
+    hostile = dataclasses.replace(view, title="<script>alert('x')</script>", engagement=section)
     html = render_html(hostile)
-    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<script>" not in html and "<b>Acme" not in html
+    assert "&lt;script&gt;" in html and "&lt;b&gt;Acme&lt;/b&gt;" in html
 
 
 def test_archive_path_is_content_addressed_and_never_overwrites(pdf, tmp_path):

@@ -7,16 +7,16 @@ breach is never alerted twice, and one whose notification failed is retried next
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from datetime import UTC, datetime
+from html import escape
 
 import pandas as pd
-import requests
 import sqlalchemy as sa
 
 from revops.kpis.engine import TOTAL
 from revops.kpis.registry import Kpi, load_registry
+from revops.notify import post_webhook, send_email
 from revops.warehouse import read_frame
 from revops.warehouse.load import append_frame
 from revops.warehouse.schema import alerts
@@ -154,7 +154,7 @@ def notify_pending(engine: sa.Engine, smtp_conn_id: str, webhook_url: str | None
             errors.append(error)
         unposted = group[group["posted_at"].isna()]
         if webhook_url and not unposted.empty:
-            error = _post(webhook_url, _texts(unposted))
+            error = post_webhook(webhook_url, _texts(unposted))
             _mark(engine, unposted["alert_id"].tolist(), "posted_at", error)
             errors.append(error)
         outcome["failed" if any(errors) else "notified"] += len(group)
@@ -166,35 +166,11 @@ def _texts(group: pd.DataFrame) -> list[str]:
 
 
 def _email(owner: str, texts: list[str], smtp_conn_id: str, mail_from: str) -> str | None:
-    from airflow.providers.smtp.hooks.smtp import SmtpHook
-
-    try:
-        with SmtpHook(smtp_conn_id=smtp_conn_id) as smtp:
-            smtp.send_email_smtp(
-                to=owner,
-                from_email=mail_from,
-                subject=f"KPI alerts: {len(texts)} new",
-                html_content="<ul>" + "".join(f"<li>{t}</li>" for t in texts) + "</ul>",
-            )
-    except Exception as error:
-        log.error("alert e-mail to %s failed: %s", owner, type(error).__name__)
-        return f"e-mail: {type(error).__name__}: {error}"
-    return None
-
-
-def _post(webhook_url: str, texts: list[str]) -> str | None:
-    try:
-        response = requests.post(
-            webhook_url,
-            data=json.dumps({"text": "\n".join(texts)}),
-            headers={"Content-Type": "application/json"},
-            timeout=10,
-        )
-        response.raise_for_status()
-    except requests.RequestException as error:
-        log.error("alert webhook failed: %s", type(error).__name__)
-        return f"webhook: {type(error).__name__}: {error}"
-    return None
+    html = "<ul>" + "".join(f"<li>{escape(t)}</li>" for t in texts) + "</ul>"
+    error = send_email(
+        owner, f"KPI alerts: {len(texts)} new", html, smtp_conn_id=smtp_conn_id, mail_from=mail_from
+    )
+    return f"e-mail: {error}" if error else None
 
 
 def _mark(engine: sa.Engine, alert_ids: list[str], channel: str, error: str | None) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from revops.configuration import ConfigError, read_config
+from revops.kpis.registry import Kpi, load_registry
 from revops.kpis.scope import SCOPE_COLUMNS, Scope
 from revops.periods import GRAINS
 
@@ -21,21 +22,43 @@ class Audience:
     scope: Scope
     recipients: tuple[str, ...]
     hot_prospects: int = 0  # rows of the hot-prospect list on the scorecard (sales audiences)
+    breakdowns: tuple[str, ...] = ()  # dimensions the KPIs are broken down by
+    funnel: bool = False  # show the MQL -> SAL -> SQL -> opportunity funnel
+    on_incomplete: str = "banner"  # hold | banner: what to do when the data is not complete
+    max_data_age_hours: float = 48.0  # older data than this at send time is not fresh
 
 
-def load_audiences(known_kpis: set[str] | None = None) -> dict[str, Audience]:
-    """Every configured audience, validated (unknown KPI ids and grains are errors)."""
+ON_INCOMPLETE = ("hold", "banner")
+# The funnel section's steps, in order: each a KPI whose cohort enters the step's stage.
+FUNNEL_KPIS = (
+    "funnel_stage_conversion.mql_to_sal",
+    "funnel_stage_conversion.sal_to_sql",
+    "funnel_stage_conversion.sql_to_opportunity",
+)
+
+
+def load_audiences() -> dict[str, Audience]:
+    """Every configured audience, validated against the KPI registry: unknown KPI ids, grains
+    and breakdowns no KPI of the audience allows are errors."""
+    registry = load_registry()
     config = read_config("audiences")["audiences"]
-    return {name: _audience(name, spec, known_kpis) for name, spec in config.items()}
+    return {name: _audience(name, spec, registry) for name, spec in config.items()}
 
 
-def _audience(name: str, spec: dict, known_kpis: set[str] | None) -> Audience:
+def _audience(name: str, spec: dict, registry: dict[str, Kpi]) -> Audience:
     where = f"audiences.yaml: {name}"
     if spec["grain"] not in GRAINS:
         raise ConfigError(f"{where}: grain {spec['grain']!r} is not one of {GRAINS}")
-    unknown = [k for k in spec["kpis"] if known_kpis is not None and k not in known_kpis]
+    unknown = [k for k in spec["kpis"] if k not in registry]
     if unknown:
         raise ConfigError(f"{where}: unknown KPI {', '.join(unknown)}")
+    allowed = {d for k in spec["kpis"] for d in registry[k].dimensions}
+    stray = [d for d in spec.get("breakdowns", []) if d not in allowed]
+    if stray:
+        raise ConfigError(f"{where}: no KPI of this audience can be broken down by {', '.join(stray)}")
+    gate = spec.get("completeness") or {}
+    if gate.get("on_incomplete", "banner") not in ON_INCOMPLETE:
+        raise ConfigError(f"{where}: completeness.on_incomplete must be one of {ON_INCOMPLETE}")
     scope_items = list((spec.get("scope") or {}).items())
     if len(scope_items) > 1 or any(column not in SCOPE_COLUMNS for column, _ in scope_items):
         raise ConfigError(f"{where}: scope must be one of {sorted(SCOPE_COLUMNS)}")
@@ -55,4 +78,8 @@ def _audience(name: str, spec: dict, known_kpis: set[str] | None) -> Audience:
         scope=scope,
         recipients=tuple(spec["recipients"]),
         hot_prospects=int(spec.get("hot_prospects", 0)),
+        breakdowns=tuple(spec.get("breakdowns", [])),
+        funnel=bool(spec.get("funnel", False)),
+        on_incomplete=gate.get("on_incomplete", "banner"),
+        max_data_age_hours=float(gate.get("max_age_hours", 48)),
     )

@@ -65,3 +65,24 @@ def weekly_change_chart(
         axes.spines[side].set_visible(False)
     figure.tight_layout(pad=0.3)
     return _svg_data_uri(figure)
+
+
+def funnel_chart(steps: list[str], rates: list[float | None], targets: list[float | None]) -> str:
+    """One horizontal bar per funnel step: its conversion rate, with the target as a tick."""
+    figure, axes = plt.subplots(figsize=(7.1, 0.3 + 0.28 * len(steps)), dpi=100)
+    ys = list(range(len(steps)))[::-1]
+    values = [0.0 if r is None else r * 100 for r in rates]
+    axes.barh(ys, values, color=INK, height=0.55)
+    for y, value, rate, target in zip(ys, values, rates, targets, strict=True):
+        text = "no data" if rate is None else f"{value:.1f}%"
+        axes.text(value + 1, y, text, va="center", fontsize=7, color=INK)
+        if target is not None:
+            axes.plot([target * 100] * 2, [y - 0.38, y + 0.38], color="#b45309", linewidth=1.6)
+    axes.set_yticks(ys, steps, fontsize=7)
+    axes.set_xlim(0, 105)
+    axes.tick_params(axis="x", labelsize=6.5)
+    axes.set_xlabel("conversion, % of the stage's cohort (tick: target)", fontsize=6.5)
+    for side in ("top", "right"):
+        axes.spines[side].set_visible(False)
+    figure.tight_layout(pad=0.3)
+    return _svg_data_uri(figure)

@@ -1,22 +1,27 @@
-"""E-mail delivery of a rendered scorecard through Airflow's SMTP connection.
+"""E-mail delivery of an archived scorecard through Airflow's SMTP connection.
 
-One message per recipient, so one bad address cannot block the others and every recipient
-gets a delivery record. A recipient already sent this exact PDF is skipped, so a retried
-task never e-mails anyone twice.
+The message (subject and HTML body) is composed when the PDF is rendered and archived next
+to it, so a delivery, a retry and a re-send weeks later all send the same bytes. One message
+per recipient, so one bad address cannot block the others, and every attempt leaves a row
+in audit.deliveries. A recipient already sent this exact PDF is skipped: a retried task
+never e-mails anyone twice.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import jinja2
 import sqlalchemy as sa
 
+from revops.notify import send_email
 from revops.scorecards.view_model import ScorecardView
-from revops.settings import TEMPLATES_DIR
+from revops.settings import SMTP_CONN_ID, TEMPLATES_DIR
 from revops.warehouse.schema import deliveries
 
 log = logging.getLogger(__name__)
@@ -28,71 +33,82 @@ _environment = jinja2.Environment(
 )
 
 
+class ArchiveMismatchError(RuntimeError):
+    """The archived PDF is not the one the run recorded: it is never sent."""
+
+
+@dataclass(frozen=True)
+class Message:
+    subject: str
+    html: str
+
+
 @dataclass(frozen=True)
 class DeliveryOutcome:
     recipient: str
-    status: str  # sent | skipped_already_sent | failed
+    status: str  # sent | skipped_already_sent | failed | held
     error: str | None = None
 
 
-def email_subject(view: ScorecardView) -> str:
-    return f"{view.title} · {view.period_label}"
+def compose(view: ScorecardView) -> Message:
+    """Subject and an HTML body with the headline numbers, readable without the PDF."""
+    prefix = "[Incomplete data] " if view.banner else ""
+    return Message(
+        subject=f"{prefix}{view.title} · {view.period_label}",
+        html=_environment.get_template("email.html.j2").render(view=view),
+    )
 
 
-def email_body(view: ScorecardView) -> str:
-    return _environment.get_template("email.html.j2").render(view=view)
+def message_path(pdf_path: Path) -> Path:
+    return pdf_path.with_suffix(".email.json")
+
+
+def archive_message(pdf_path: Path, message: Message) -> Path:
+    path = message_path(pdf_path)
+    path.write_text(json.dumps(asdict(message), sort_keys=True))
+    return path
+
+
+def load_archived(pdf_path: Path, sha256: str) -> Message:
+    """The archived message for a PDF, after checking the PDF still has its recorded hash."""
+    actual = hashlib.sha256(pdf_path.read_bytes()).hexdigest()
+    if actual != sha256:
+        raise ArchiveMismatchError(f"{pdf_path}: sha256 {actual} is not the recorded {sha256}")
+    return Message(**json.loads(message_path(pdf_path).read_text()))
 
 
 def deliver(
     engine: sa.Engine,
-    smtp_conn_id: str,
-    view: ScorecardView,
+    message: Message,
     pdf_path: Path,
     pdf_sha256: str,
     recipients: tuple[str, ...],
-    mail_from: str,
+    run_id: str,
+    audience: str,
+    smtp_conn_id: str = SMTP_CONN_ID,
 ) -> list[DeliveryOutcome]:
     """Send the PDF to each recipient not yet sent it; record every attempt."""
-    from airflow.providers.smtp.hooks.smtp import SmtpHook
-
-    already_sent = _already_sent(engine, view.audience, pdf_sha256)
-    outcomes = []
-    pending = [r for r in recipients if r not in already_sent]
-    outcomes += [DeliveryOutcome(r, "skipped_already_sent") for r in recipients if r in already_sent]
-    if pending:
-        try:
-            with SmtpHook(smtp_conn_id=smtp_conn_id) as smtp:
-                for recipient in pending:
-                    outcomes.append(_send_one(smtp, view, pdf_path, recipient, mail_from))
-        except Exception as error:
-            log.error("SMTP connection %s failed: %s", smtp_conn_id, type(error).__name__)
-            done = {o.recipient for o in outcomes}
-            outcomes += [
-                DeliveryOutcome(r, "failed", f"{type(error).__name__}: {error}")
-                for r in pending
-                if r not in done
-            ]
-    _record(engine, view, pdf_path, pdf_sha256, [o for o in outcomes if o.status != "skipped_already_sent"])
+    already_sent = sent_to(engine, audience, pdf_sha256)
+    outcomes = [DeliveryOutcome(r, "skipped_already_sent") for r in recipients if r in already_sent]
+    for recipient in (r for r in recipients if r not in already_sent):
+        error = send_email(
+            recipient, message.subject, message.html, files=[str(pdf_path)], smtp_conn_id=smtp_conn_id
+        )
+        outcomes.append(DeliveryOutcome(recipient, "failed" if error else "sent", error))
+        if not error:
+            log.info("sent %s to recipient %d of %d", pdf_path.name, len(outcomes), len(recipients))
+    record(
+        engine,
+        run_id,
+        audience,
+        pdf_path,
+        pdf_sha256,
+        [o for o in outcomes if o.status != "skipped_already_sent"],
+    )
     return outcomes
 
 
-def _send_one(smtp, view, pdf_path: Path, recipient: str, mail_from: str) -> DeliveryOutcome:
-    try:
-        smtp.send_email_smtp(
-            to=recipient,
-            from_email=mail_from,
-            subject=email_subject(view),
-            html_content=email_body(view),
-            files=[str(pdf_path)],
-        )
-    except Exception as error:
-        log.error("delivery to %s failed: %s", recipient, type(error).__name__)
-        return DeliveryOutcome(recipient, "failed", f"{type(error).__name__}: {error}")
-    log.info("sent %s to %s", pdf_path.name, recipient)
-    return DeliveryOutcome(recipient, "sent")
-
-
-def _already_sent(engine: sa.Engine, audience: str, sha256: str) -> set[str]:
+def sent_to(engine: sa.Engine, audience: str, sha256: str) -> set[str]:
     with engine.connect() as conn:
         rows = conn.execute(
             sa.select(deliveries.c.recipient).where(
@@ -104,7 +120,14 @@ def _already_sent(engine: sa.Engine, audience: str, sha256: str) -> set[str]:
         return {row.recipient for row in rows}
 
 
-def _record(engine, view: ScorecardView, pdf_path: Path, sha256: str, outcomes) -> None:
+def record(
+    engine: sa.Engine,
+    run_id: str,
+    audience: str,
+    pdf_path: Path,
+    sha256: str,
+    outcomes: list[DeliveryOutcome],
+) -> None:
     if not outcomes:
         return
     attempted_at = datetime.now(UTC).replace(tzinfo=None)
@@ -113,8 +136,8 @@ def _record(engine, view: ScorecardView, pdf_path: Path, sha256: str, outcomes) 
             deliveries.insert(),
             [
                 {
-                    "run_id": view.run_id,
-                    "audience": view.audience,
+                    "run_id": run_id,
+                    "audience": audience,
                     "recipient": o.recipient,
                     "artifact_path": str(pdf_path),
                     "artifact_sha256": sha256,
@@ -125,3 +148,17 @@ def _record(engine, view: ScorecardView, pdf_path: Path, sha256: str, outcomes) 
                 for o in outcomes
             ],
         )
+
+
+def latest_artifact(engine: sa.Engine, audience: str, period_key: str) -> tuple[Path, str] | None:
+    """The newest scorecard PDF recorded for an audience and period: (path, sha256)."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(deliveries.c.artifact_path, deliveries.c.artifact_sha256)
+            .where(
+                (deliveries.c.audience == audience) & deliveries.c.artifact_path.contains(f"/{period_key}/")
+            )
+            .order_by(deliveries.c.attempted_at.desc())
+            .limit(1)
+        ).first()
+    return None if row is None else (Path(row.artifact_path), row.artifact_sha256)

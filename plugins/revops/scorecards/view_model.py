@@ -6,30 +6,56 @@ executive reads can be tested without rendering a PDF.
 
 from __future__ import annotations
 
-import math
+import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import pandas as pd
 import sqlalchemy as sa
 
-from revops.kpis.engine import TOTAL, compute_kpis, current_build
+from revops.kpis.engine import compute_kpis, current_build
 from revops.kpis.registry import Kpi, load_registry
 from revops.periods import Period
-from revops.scorecards.audiences import Audience
+from revops.scorecards.audiences import FUNNEL_KPIS, Audience
 from revops.scorecards.charts import sparkline, weekly_change_chart
+from revops.scorecards.completeness import Completeness, check_completeness, expected_objects
+from revops.scorecards.formatting import (
+    STATUS_LABELS,
+    change_text,
+    crm_text,
+    flags_of,
+    format_value,
+    points,
+    status,
+)
+from revops.scorecards.narrative import (
+    DIMENSION_LABELS,
+    Mover,
+    driver_sentence,
+    mover_sentence,
+    status_sentences,
+)
+from revops.scorecards.results import ScorecardResults
+from revops.scorecards.sections import (
+    Breakdown,
+    FunnelSection,
+    Perspective,
+    breakdown,
+    funnel_section,
+    judge,
+    perspectives,
+    segment_labels,
+)
+from revops.settings import Settings
 from revops.snapshots.hot_prospects import hot_prospects, latest_velocity_as_of
 from revops.warehouse import read_frame
+from revops.warehouse.schema import kpi_exclusions
 
 TREND_PERIODS = 8
-
-STATUS_LABELS = {
-    "on_target": "On target",
-    "watch": "Watch",
-    "below": "Below threshold",
-    "insufficient": "Too few to judge",
-    "no_data": "No data",
-}
+INCOMPLETE_BANNER = (
+    "Incomplete data: some figures may be understated. The data notes on the last page say which "
+    "source is behind."
+)
 
 
 @dataclass(frozen=True)
@@ -102,6 +128,14 @@ class ScorecardView:
     tiles: tuple[KpiTile, ...]
     definitions: tuple[DefinitionNote, ...]
     footnotes: tuple[str, ...] = field(default_factory=tuple)
+    narrative: tuple[str, ...] = ()
+    completeness_problems: tuple[str, ...] = ()
+    banner: str | None = None  # shown across the top when the data is not complete
+    freshness: tuple[str, ...] = ()
+    exclusions: tuple[str, ...] = ()
+    funnel: FunnelSection | None = None
+    perspectives: tuple[Perspective, ...] = ()
+    breakdowns: tuple[Breakdown, ...] = ()
     engagement: EngagementSection | None = None
 
     @property
@@ -121,10 +155,16 @@ def reporting_period(kpi: Kpi, period: Period, data_cutoff: datetime) -> Period:
     return period
 
 
+def scorecard_kpis(audience: Audience) -> list[str]:
+    """The tiles' KPIs, then the funnel's steps when the audience shows the funnel."""
+    extra = [k for k in FUNNEL_KPIS if audience.funnel and k not in audience.kpis]
+    return [*audience.kpis, *extra]
+
+
 def periods_needed(audience: Audience, period: Period, data_cutoff: datetime) -> list[Period]:
     registry = load_registry()
     needed: set[Period] = set()
-    for kpi_id in audience.kpis:
+    for kpi_id in scorecard_kpis(audience):
         shown = reporting_period(registry[kpi_id], period, data_cutoff)
         needed.update(shown.history(TREND_PERIODS))
     return sorted(needed)
@@ -136,9 +176,9 @@ def compute_scorecard_results(engine: sa.Engine, audience: Audience, period: Per
     with engine.connect() as conn:
         cutoff = current_build(conn).data_cutoff
     periods = periods_needed(audience, period, cutoff)
-    rows = len(compute_kpis(engine, periods, run_id, audience.scope, list(audience.kpis)))
+    rows = len(compute_kpis(engine, periods, run_id, audience.scope, scorecard_kpis(audience)))
     registry = load_registry()
-    for kpi_id in audience.kpis:
+    for kpi_id in scorecard_kpis(audience):
         for shown in periods:
             restated = registry[kpi_id].restatement(shown.start)
             if restated:
@@ -147,31 +187,35 @@ def compute_scorecard_results(engine: sa.Engine, audience: Audience, period: Per
     return rows
 
 
-def build_view(conn: sa.Connection, audience: Audience, period: Period, run_id: str) -> ScorecardView:
+def build_view(
+    conn: sa.Connection,
+    audience: Audience,
+    period: Period,
+    run_id: str,
+    checked_at: datetime | None = None,
+) -> ScorecardView:
+    """Everything the scorecard shows. `checked_at` is when the run was scheduled for (the
+    completeness gate judges freshness then); by default, the end of the period."""
     registry = load_registry()
     build = current_build(conn)
-    results = _totals(conn, audience, period.grain)
-    tiles, definitions = [], []
-    for kpi_id in audience.kpis:
-        kpi = registry[kpi_id]
-        shown = reporting_period(kpi, period, build.data_cutoff)
-        history = shown.history(TREND_PERIODS)
-        rows = [_row_for(results, kpi, p) for p in history]
-        tile = _tile(kpi, shown, rows[-1], rows[-2], [r["value"] if r else None for r in rows])
-        restated = _restatement_note(kpi, shown, results, rows[-1])
-        tiles.append(replace(tile, notes=(*tile.notes, restated)) if restated else tile)
-        version = kpi.version_for(shown.start)
-        definitions.append(
-            DefinitionNote(
-                kpi_id=kpi.id,
-                name=kpi.name,
-                version=version.version,
-                sql_sha256_short=version.sql_sha256[:12],
-                effective_from=version.effective_from.isoformat(),
-                description=kpi.description,
-                owner=kpi.owner,
-            )
-        )
+    results = ScorecardResults.load(conn, audience)
+    gate = check_completeness(
+        conn,
+        build.build_id,
+        period.end_at,
+        checked_at or period.end_at,
+        timedelta(hours=audience.max_data_age_hours),
+        expected_objects(Settings.from_env().extract_sources),
+    )
+    shown = [(registry[k], reporting_period(registry[k], period, build.data_cutoff)) for k in audience.kpis]
+    funnel_steps = (
+        [(registry[k], reporting_period(registry[k], period, build.data_cutoff)) for k in FUNNEL_KPIS]
+        if audience.funnel
+        else []
+    )
+    tiles = tuple(_tile_with_notes(kpi, shown_period, results) for kpi, shown_period in shown)
+    labels = {d: segment_labels(conn, d) for d in DIMENSION_LABELS}
+    judged = [(kpi, judge(kpi, results.total(kpi, p))) for kpi, p in _unique([*shown, *funnel_steps])]
     return ScorecardView(
         title=audience.title,
         audience=audience.name,
@@ -180,11 +224,130 @@ def build_view(conn: sa.Connection, audience: Audience, period: Period, run_id: 
         data_cutoff_text=f"{build.data_cutoff:%d %b %Y %H:%M} UTC",
         build_id=build.build_id,
         run_id=run_id,
-        tiles=tuple(tiles),
-        definitions=tuple(definitions),
-        footnotes=_footnotes(tiles),
+        tiles=tiles,
+        definitions=_definitions(_unique([*shown, *funnel_steps])),
+        footnotes=_footnotes(tiles, audience),
+        narrative=_narrative(shown, tiles, results, audience, labels),
+        completeness_problems=gate.problems,
+        banner=None if gate.complete else INCOMPLETE_BANNER,
+        freshness=_freshness_lines(gate),
+        exclusions=_exclusion_notes(conn, build.build_id, audience, shown),
+        funnel=funnel_section(results, funnel_steps) if funnel_steps else None,
+        perspectives=perspectives(judged),
+        breakdowns=tuple(breakdown(results, d, shown, labels[d]) for d in audience.breakdowns),
         engagement=_engagement_section(conn, audience, period) if audience.hot_prospects else None,
     )
+
+
+def _unique(pairs: list[tuple[Kpi, Period]]) -> list[tuple[Kpi, Period]]:
+    """Each KPI once, at its first occurrence (a funnel step may also be a tile)."""
+    unique: dict[str, tuple[Kpi, Period]] = {}
+    for kpi, period in pairs:
+        unique.setdefault(kpi.id, (kpi, period))
+    return list(unique.values())
+
+
+def _tile_with_notes(kpi: Kpi, shown: Period, results: ScorecardResults) -> KpiTile:
+    history = shown.history(TREND_PERIODS)
+    rows = [results.total(kpi, p) for p in history]
+    tile = _tile(kpi, shown, rows[-1], rows[-2], [r["value"] if r else None for r in rows])
+    restated = _restatement_note(kpi, shown, results, rows[-1])
+    return replace(tile, notes=(*tile.notes, restated)) if restated else tile
+
+
+def _definitions(shown: list[tuple[Kpi, Period]]) -> tuple[DefinitionNote, ...]:
+    """The version in effect for each KPI's shown period; a description shared by variants
+    of one KPI is printed once."""
+    notes, described = [], {}
+    for kpi, period in shown:
+        version = kpi.version_for(period.start)
+        first = described.setdefault(kpi.description, kpi.name)
+        notes.append(
+            DefinitionNote(
+                kpi_id=kpi.id,
+                name=kpi.name,
+                version=version.version,
+                sql_sha256_short=version.sql_sha256[:12],
+                effective_from=version.effective_from.isoformat(),
+                description=kpi.description if first == kpi.name else f"As {first}, for this step.",
+                owner=kpi.owner,
+            )
+        )
+    return tuple(notes)
+
+
+def _narrative(
+    shown: list[tuple[Kpi, Period]],
+    tiles: tuple[KpiTile, ...],
+    results: ScorecardResults,
+    audience: Audience,
+    labels: dict[str, dict[str, str]],
+) -> tuple[str, ...]:
+    """What moved most (and which segment drove it), then where the KPIs stand."""
+    movers = []
+    for (kpi, period), tile in zip(shown, tiles, strict=True):
+        now, before = results.total(kpi, period), results.total(kpi, period.previous())
+        if tile.status in ("on_target", "watch", "below") and before and before["value"] is not None:
+            movers.append(Mover(kpi, period, now["value"], before["value"], tile.status))
+    sentences = []
+    if movers:
+        mover = max(movers, key=lambda m: m.relative_change)
+        sentences.append(mover_sentence(mover))
+        preferred = [*audience.breakdowns, *mover.kpi.dimensions]
+        dimension = next((d for d in preferred if d in mover.kpi.dimensions), None)
+
+        driver = dimension and driver_sentence(mover, results, dimension, labels.get(dimension, {}))
+        if driver:
+            sentences.append(driver)
+    sentences += status_sentences([(t.name, t.status) for t in tiles])
+    return tuple(sentences)
+
+
+def _freshness_lines(gate: Completeness) -> tuple[str, ...]:
+    """'Salesforce Lead, HubSpot contacts: complete to 02 Nov 2026 00:00 UTC', one line per
+    cut-off, then each object whose newest extract did not complete."""
+    by_cutoff: dict[str, list[str]] = {}
+    for item in gate.objects:
+        when = "no complete data" if item.complete_to is None else f"{item.complete_to:%d %b %Y %H:%M} UTC"
+        by_cutoff.setdefault(when, []).append(item.label)
+    lines = [f"{', '.join(labels)}: complete to {when}." for when, labels in by_cutoff.items()]
+    lines += [
+        f"{item.label}: the newest extract is {item.newest_status}."
+        for item in gate.objects
+        if item.newest_status != "complete"
+    ]
+    return tuple(lines)
+
+
+def _exclusion_notes(
+    conn: sa.Connection, build_id: str, audience: Audience, shown: list[tuple[Kpi, Period]]
+) -> tuple[str, ...]:
+    """What was left out before counting: test records, quarantined records, outliers."""
+    summary = json.loads(
+        conn.execute(
+            sa.text("select summary from staging.builds where build_id = :b"), {"b": build_id}
+        ).scalar_one()
+    )
+    prospects = sum(summary.get("excluded_prospects_by_rule", {}).values())
+    opportunities = sum(summary.get("excluded_opportunities_by_rule", {}).values())
+    quarantined = sum(summary.get("quarantined_by_reason", {}).values())
+    notes = [
+        f"Test and internal records excluded: {prospects:,} prospects, {opportunities:,} opportunities. "
+        f"Records quarantined as malformed: {quarantined:,}."
+    ]
+    for kpi, period in shown:
+        excluded = conn.execute(
+            sa.select(sa.func.count(sa.distinct(kpi_exclusions.c.record_id))).where(
+                (kpi_exclusions.c.kpi_id == kpi.id)
+                & (kpi_exclusions.c.period_start == period.start)
+                & (kpi_exclusions.c.grain == audience.grain)
+                & (kpi_exclusions.c.scope == audience.scope.key)
+                & (kpi_exclusions.c.timezone == audience.timezone)
+            )
+        ).scalar_one()
+        if excluded:
+            notes.append(f"{kpi.name}: {excluded:,} records excluded by its outlier rule.")
+    return tuple(notes)
 
 
 def _engagement_section(conn: sa.Connection, audience: Audience, period: Period) -> EngagementSection:
@@ -214,7 +377,7 @@ def _engagement_section(conn: sa.Connection, audience: Audience, period: Period)
         scope_label=scope_label,
         rows=tuple(_hot_row(row) for row in ranked.itertuples()),
         surging_text="–" if latest is None else f"{int(latest['surging_prospects']):,}",
-        moving_average_text="–" if latest is None else _points(latest["moving_average_4w"], signed=True),
+        moving_average_text="–" if latest is None else points(latest["moving_average_4w"], signed=True),
         trend_chart=None if trend.empty else _trend_chart(trend),
         notes=tuple(notes),
     )
@@ -223,15 +386,15 @@ def _engagement_section(conn: sa.Connection, audience: Audience, period: Period)
 def _hot_row(row) -> HotProspectRow:
     return HotProspectRow(
         rank=row.rank,
-        name=row.name,
-        company=_text(row.company),
-        owner=row.owner,
-        region=_text(row.region),
-        source=row.source,
-        grade=_text(row.lead_grade),
-        score_text=_points(row.score),
-        change_7d_text=_points(row.change_7d, signed=True),
-        change_14d_text=_points(row.change_14d, signed=True),
+        name=crm_text(row.name),
+        company=crm_text(row.company),
+        owner=crm_text(row.owner),
+        region=crm_text(row.region),
+        source=crm_text(row.source),
+        grade=crm_text(row.lead_grade),
+        score_text=points(row.score),
+        change_7d_text=points(row.change_7d, signed=True),
+        change_14d_text=points(row.change_14d, signed=True),
         last_activity_text="–" if pd.isna(row.last_activity_at) else f"{row.last_activity_at:%d %b}",
     )
 
@@ -244,73 +407,32 @@ def _trend_chart(trend: pd.DataFrame) -> str:
     return weekly_change_chart(labels, values("average_change"), values("moving_average_4w"))
 
 
-def _points(value, signed: bool = False) -> str:
-    if value is None or pd.isna(value):
-        return "–"
-    return f"{value:+,.0f}" if signed else f"{value:,.0f}"
-
-
-def _text(value) -> str:
-    return "–" if value is None or pd.isna(value) else str(value)
-
-
 def _scope_label(audience: Audience) -> str:
     if audience.scope.column is None:
         return "All regions and segments"
     return f"{audience.scope.column.title()}: {audience.scope.value}"
 
 
-def _totals(conn, audience: Audience, grain: str) -> pd.DataFrame:
-    return read_frame(
-        conn,
-        """
-        select kpi_id, kpi_version, period_start, numerator, denominator, value,
-               ci_low, ci_high, volume, flags
-        from marts.kpi_results
-        where scope = :scope and grain = :grain and timezone = :timezone
-          and dimension = :dimension
-        """,
-        {"scope": audience.scope.key, "grain": grain, "timezone": audience.timezone, "dimension": TOTAL},
-    )
-
-
-def _row_for(results: pd.DataFrame, kpi: Kpi, period: Period, version: int | None = None) -> dict | None:
-    """The stored total for a period: of the version in effect then, or the one named."""
-    in_effect = kpi.version_for(period.start, version)
-    if in_effect is None:
-        return None
-    match = results[
-        (results["kpi_id"] == kpi.id)
-        & (results["kpi_version"] == in_effect.version)
-        & (pd.to_datetime(results["period_start"]).dt.date == period.start)
-    ]
-    if match.empty:
-        return None
-    row = match.iloc[0].to_dict()
-    row["value"] = None if pd.isna(row["value"]) else float(row["value"])
-    return row
-
-
-def _restatement_note(kpi: Kpi, period: Period, results: pd.DataFrame, row) -> str | None:
+def _restatement_note(kpi: Kpi, period: Period, results: ScorecardResults, row) -> str | None:
     """'Restated by v2 ...: v1 gave 17.9% (+0.0 pts)', when a newer version changed the period."""
     restated = kpi.restatement(period.start)
     if restated is None:
         return None
     new, old = restated
-    before = _row_for(results, kpi, period, old.version)
+    before = results.total(kpi, period, old.version)
     if before is None:
         return f"Restated by v{new.version} (published {new.published_on:%d %b %Y})."
     now = row["value"] if row else None
     return (
         f"Restated by v{new.version} (published {new.published_on:%d %b %Y}): v{old.version} gave "
-        f"{format_value(kpi.unit, before['value'])} ({_change_text(kpi.unit, now, before['value'])})."
+        f"{format_value(kpi.unit, before['value'])} ({change_text(kpi.unit, now, before['value'])})."
     )
 
 
 def _tile(kpi: Kpi, period: Period, row, previous, trend) -> KpiTile:
     value = row["value"] if row else None
-    flags = set(filter(None, (row["flags"] if row else "no_data").split(",")))
-    status = _status(kpi, value, flags)
+    flags = flags_of(row)
+    judged = status(kpi, value, flags)
     notes = []
     if kpi.maturity_days:
         notes.append(f"Cohort {period.short_label}: its {kpi.maturity_days}-day window has closed.")
@@ -324,9 +446,9 @@ def _tile(kpi: Kpi, period: Period, row, previous, trend) -> KpiTile:
         value_text=format_value(kpi.unit, value),
         interval_text=_interval_text(kpi, row),
         previous_text=format_value(kpi.unit, previous["value"] if previous else None),
-        change_text=_change_text(kpi.unit, value, previous["value"] if previous else None),
-        status=status,
-        status_label=STATUS_LABELS[status],
+        change_text=change_text(kpi.unit, value, previous["value"] if previous else None),
+        status=judged,
+        status_label=STATUS_LABELS[judged],
         target_text=_target_text(kpi),
         volume_text=f"n = {int(row['volume']):,}" if row else "n = 0",
         trend_chart=sparkline([v * 100 if v is not None else None for v in trend]),
@@ -340,42 +462,10 @@ def _trend_caption(period: Period, count: int) -> str:
     return f"Last {count} {period.grain}s, {first.short_label} to {period.short_label}"
 
 
-def _status(kpi: Kpi, value: float | None, flags: set[str]) -> str:
-    if value is None or "no_data" in flags:
-        return "no_data"
-    if "insufficient_volume" in flags:
-        return "insufficient"
-    target, warning = kpi.thresholds.get("target"), kpi.thresholds.get("warning")
-    sign = 1 if kpi.direction == "higher_is_better" else -1
-    if target is not None and sign * (value - target) >= 0:
-        return "on_target"
-    if warning is not None and sign * (value - warning) >= 0:
-        return "watch"
-    return "below"
-
-
-def format_value(unit: str, value: float | None) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if unit == "percent":
-        return f"{value * 100:.1f}%"
-    if unit == "currency":
-        return f"${value:,.0f}"
-    return f"{value:,.2f}"
-
-
-def _change_text(unit: str, value: float | None, previous: float | None) -> str:
-    if value is None or previous is None:
-        return "no comparison"
-    if unit == "percent":
-        return f"{(value - previous) * 100:+.1f} pts"
-    return f"{value - previous:+,.0f}"
-
-
 def _interval_text(kpi: Kpi, row) -> str:
     if not row or pd.isna(row.get("ci_low")) or row.get("ci_low") is None:
         return ""
-    return f"95% CI {row['ci_low'] * 100:.1f}–{row['ci_high'] * 100:.1f}%"
+    return f"{row['ci_low'] * 100:.1f}–{row['ci_high'] * 100:.1f}%"
 
 
 def _target_text(kpi: Kpi) -> str:
@@ -383,11 +473,17 @@ def _target_text(kpi: Kpi) -> str:
     return f"Target {format_value(kpi.unit, target)}" if target is not None else "No target set"
 
 
-def _footnotes(tiles: list[KpiTile]) -> tuple[str, ...]:
+def _footnotes(tiles: tuple[KpiTile, ...], audience: Audience) -> tuple[str, ...]:
     notes = [
         "Rates are computed from numerators and denominators; duplicate prospects across "
-        "Salesforce and HubSpot are merged and test records excluded before counting.",
+        "Salesforce and HubSpot are merged and test records excluded before counting. "
+        f"Periods are {audience.grain}s in {audience.timezone}.",
     ]
     if any(t.status == "insufficient" for t in tiles):
         notes.append('"Too few to judge": volume below the KPI\'s minimum; no status is given.')
+    if audience.breakdowns:
+        notes.append(
+            "Breakdowns show the largest segments by volume; a segment's status uses the KPI's "
+            'thresholds, and one below the minimum volume reads "Too few to judge".'
+        )
     return tuple(notes)

@@ -23,7 +23,9 @@ demo: $(INSTALLED)
 
 ## test: run the test suite
 test: $(INSTALLED)
+	@bash .ci/browser-packages
 	@$(BIN)/python -m pytest
+
 
 ## airflow: start Airflow locally (standalone) with the project's DAGs and demo connections
 airflow: $(INSTALLED)

@@ -47,9 +47,7 @@ def revops_kpis():
     def record_audit(computed: dict, alerted: dict, run_id=None, dag=None):
         from revops import pipeline
 
-        return pipeline.record_pipeline_run(
-            run_id, dag.dag_id, None, (None, None), {**computed, "alerts": alerted}
-        )
+        return pipeline.record_kpi_run(run_id, dag.dag_id, {**computed, "alerts": alerted})
 
     computed = compute_kpis()
     record_audit(computed, raise_alerts(update_control_limits(computed)))

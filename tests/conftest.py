@@ -4,17 +4,31 @@ before anything imports Airflow."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="revops-tests-"))
+LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 os.environ["REVOPS_DATA_DIR"] = str(_SESSION_DIR)
 os.environ.pop("REVOPS_WAREHOUSE_URL", None)
 
 from revops.settings import airflow_environment  # noqa: E402
 
 os.environ.update(airflow_environment(_SESSION_DIR))
+# A second DAG bundle with DAGs only the tests run (e.g. one that always fails).
+TEST_DAGS = Path(__file__).parent / "airflow_dags"
+os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
+    [
+        {
+            "name": "dags-folder",
+            "classpath": LOCAL_BUNDLE,
+            "kwargs": {"path": os.environ["AIRFLOW__CORE__DAGS_FOLDER"]},
+        },
+        {"name": "revops-test-dags", "classpath": LOCAL_BUNDLE, "kwargs": {"path": str(TEST_DAGS)}},
+    ]
+)
 
 import pytest  # noqa: E402
 

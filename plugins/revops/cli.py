@@ -4,6 +4,9 @@ kpis list                         every KPI and its versions
 kpis catalogue                    the same as a Markdown table (docs/kpis.md)
 kpis diff KPI A B                 SQL diff and rationale between two versions
 kpis compare KPI A B [options]    both versions on the current data, where they differ
+audit history [filters]           the run history: runs, tasks, scorecards sent, KPI versions
+audit verify                      check the ledger's hash chain and every archived file
+audit reproduce ENTRY_ID          re-run a past scorecard in a scratch warehouse and compare
 scorecards list                   audiences, schedules, recipients, completeness policy
 scorecards preview AUDIENCE       render and archive a scorecard, show what would be sent
                                   to whom (a dry run: nothing is sent)
@@ -16,8 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from datetime import date
+from pathlib import Path
 
+from revops.audit.history import HistoryFilter, history
+from revops.audit.verify import verify
 from revops.kpis.compare import compare_versions, sql_diff
 from revops.kpis.engine import current_build
 from revops.kpis.registry import load_registry
@@ -129,6 +136,56 @@ def scorecards_resend(args: argparse.Namespace) -> None:
     print(json.dumps(result, indent=2))
 
 
+def audit_history(args: argparse.Namespace) -> None:
+    wanted = HistoryFilter(
+        since=date.fromisoformat(args.since) if args.since else None,
+        until=date.fromisoformat(args.until) if args.until else None,
+        dag_id=args.dag,
+        audience=args.audience,
+        kpi=args.kpi,
+        kinds=tuple(args.kind or ()),
+    )
+    with get_engine(args.warehouse).connect() as conn:
+        frame = history(conn, wanted)
+    if frame.empty:
+        print("No ledger entries match.")
+        return
+    for row in frame.itertuples():
+        when = f"{row.recorded_at:%Y-%m-%d %H:%M:%S}"
+        print(f"#{row.sequence} {when} {row.kind:<11} {row.outcome:<12} {row.dag_id} {row.run_id}")
+        print(f"    {row.what}  [entry {row.entry_id}, code {row.code_version}]")
+
+
+def audit_verify(args: argparse.Namespace) -> None:
+    result = verify(get_engine(args.warehouse))
+    if result.ok:
+        print(f"Ledger intact: {result.entries} entries chained, {result.files} archived files match.")
+        return
+    first = result.findings[0].sequence
+    print(f"Ledger BROKEN: {len(result.findings)} problem(s); the first broken link is entry {first}.")
+    for finding in result.findings:
+        print(f"  {finding}")
+    sys.exit(1)
+
+
+def audit_reproduce(args: argparse.Namespace) -> None:
+    from revops.audit.reproduce import reproduce
+
+    scratch = Path(args.scratch or tempfile.mkdtemp(prefix="revops-reproduce-")) / "scratch.duckdb"
+    replay = reproduce(get_engine(args.warehouse), args.entry_id, f"duckdb:///{scratch}")
+    output = scratch.parent / f"reproduced-{replay.reproduced_pdf_sha256[:16]}.pdf"
+    output.write_bytes(replay.reproduced_pdf)
+    print(f"Entry {replay.entry_id} (code then {replay.code_version})")
+    rows = replay.reproduced_results[1]
+    print(f"  KPI results: {'identical' if replay.same_results else 'DIFFERENT'} ({rows} rows)")
+    print(
+        f"  PDF:         {'identical bytes' if replay.same_pdf else 'DIFFERENT'} (archived {replay.pdf_path})"
+    )
+    print(f"  reproduced:  {output}")
+    if not (replay.same_results and replay.same_pdf):
+        sys.exit(1)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="revops", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -153,6 +210,27 @@ def main(argv: list[str] | None = None) -> None:
     compare.add_argument("--timezone", default="UTC")
     compare.add_argument("--warehouse", help="SQLAlchemy URL (default: REVOPS_WAREHOUSE_URL)")
     compare.set_defaults(run=kpis_compare)
+    audit = commands.add_parser("audit", help="run history: list, verify, reproduce").add_subparsers(
+        dest="command", required=True
+    )
+    listing = audit.add_parser("history", help="ledger entries, oldest first")
+    listing.add_argument("--since", help="YYYY-MM-DD")
+    listing.add_argument("--until", help="YYYY-MM-DD, inclusive")
+    listing.add_argument("--dag", help="a DAG id, e.g. revops_scorecard__executive_weekly")
+    listing.add_argument("--audience", help="scorecards of this audience")
+    listing.add_argument("--kpi", help="entries naming this KPI (scorecards that used it, its versions)")
+    listing.add_argument(
+        "--kind", nargs="+", choices=["run", "artifact", "dag_run", "task", "kpi_version", "retention"]
+    )
+    listing.set_defaults(run=audit_history)
+    audit.add_parser("verify", help="check the hash chain and archived files").set_defaults(run=audit_verify)
+    replay = audit.add_parser("reproduce", help="re-run a past scorecard and compare")
+    replay.add_argument("entry_id")
+    replay.add_argument("--scratch", help="folder for the scratch warehouse (default: a new temp folder)")
+    replay.set_defaults(run=audit_reproduce)
+    for sub in (listing, replay):
+        sub.add_argument("--warehouse", help="SQLAlchemy URL (default: REVOPS_WAREHOUSE_URL)")
+    audit.choices["verify"].add_argument("--warehouse", help="SQLAlchemy URL (default: REVOPS_WAREHOUSE_URL)")
     scorecards = commands.add_parser("scorecards", help="scorecards: preview and re-send").add_subparsers(
         dest="command", required=True
     )

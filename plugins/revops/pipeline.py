@@ -14,6 +14,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from revops.audit import retention
+from revops.audit.history import record_definition_changes
 from revops.audit.ledger import batch_provenance, record_run
 from revops.extract import crm
 from revops.extract.csv_source import csv_batches
@@ -22,7 +24,6 @@ from revops.extract.landing import LandedBatch, land_snapshot
 from revops.extract.salesforce import SalesforceSettings
 from revops.kpis import alerts, control
 from revops.kpis.engine import compute_kpis, current_build
-from revops.kpis.registry import load_registry
 from revops.kpis.scope import Scope
 from revops.notify import alert_data_engineers, webhook_url
 from revops.periods import GRAINS, Period, local_date, period_containing
@@ -40,7 +41,7 @@ from revops.scorecards.delivery import (
 )
 from revops.scorecards.delivery import record as record_deliveries
 from revops.scorecards.render import archive_pdf, render_pdf
-from revops.scorecards.view_model import build_view, compute_scorecard_results, scorecard_kpis
+from revops.scorecards.view_model import build_view, compute_scorecard_results
 from revops.settings import (
     HUBSPOT_CONN_ID,
     SALESFORCE_CONN_ID,
@@ -49,7 +50,7 @@ from revops.settings import (
 )
 from revops.snapshots import capture, velocity
 from revops.snapshots import store as score_store
-from revops.snapshots.hot_prospects import hot_prospects, write_hot_prospects_csv
+from revops.snapshots.hot_prospects import hot_prospects, latest_velocity_as_of, write_hot_prospects_csv
 from revops.warehouse import get_engine
 
 log = logging.getLogger(__name__)
@@ -248,8 +249,10 @@ def render_scorecard(
     completeness gate is judged at the run's scheduled time (the data interval's end)."""
     audience = _audience(audience_name)
     period = audience_period(audience, data_interval_start)
+    checked_at = _naive_utc(data_interval_end)
     with get_engine().connect() as conn:
-        view = build_view(conn, audience, period, run_id, checked_at=_naive_utc(data_interval_end))
+        view = build_view(conn, audience, period, run_id, checked_at=checked_at)
+        velocity_as_of = latest_velocity_as_of(conn, period.end_at) if audience.hot_prospects else None
     path, digest = archive_pdf(
         render_pdf(view), Settings.from_env().archive_dir, audience.name, period_key(period)
     )
@@ -263,6 +266,12 @@ def render_scorecard(
         "period": period.label,
         "build_id": view.build_id,
         "completeness_problems": list(view.completeness_problems),
+        "kpi_results": {"sha256": view.results_sha256, "rows": view.results_rows},
+        "checked_at": checked_at,
+        "velocity_as_of": velocity_as_of,
+        "definitions": {
+            d.kpi_id: {"version": d.version, "sql_sha256": d.sql_sha256} for d in view.definitions
+        },
     }
 
 
@@ -354,7 +363,6 @@ def record_scorecard_run(
     """Ledger entry for a scorecard run: inputs, definitions, output and deliveries."""
     audience = _audience(audience_name)
     period = audience_period(audience, data_interval[0])
-    registry = load_registry()
     engine = get_engine()
     with engine.connect() as conn:
         batch_ids = json.loads(
@@ -364,20 +372,17 @@ def record_scorecard_run(
             ).scalar_one()
         )
         batches = batch_provenance(conn, batch_ids)
-    definitions = {
-        kpi_id: {
-            "version": registry[kpi_id].version_for(period.start).version,
-            "sql_sha256": registry[kpi_id].version_for(period.start).sql_sha256,
-        }
-        for kpi_id in scorecard_kpis(audience)
-    }
     details = {
         "audience": audience.name,
+        "audience_config": audience.as_config(),
         "period": {"grain": period.grain, "start": period.start, "end": period.end},
+        "checked_at": rendered["checked_at"],
+        "velocity_as_of": rendered["velocity_as_of"],
         "scope": audience.scope.key,
         "build_id": rendered["build_id"],
         "input_batches": batches,
-        "kpi_definitions": definitions,
+        "kpi_definitions": rendered["definitions"],
+        "kpi_results": rendered["kpi_results"],
         "outputs": [{"path": rendered["pdf_path"], "sha256": rendered["pdf_sha256"]}],
         "completeness_problems": rendered["completeness_problems"],
         "deliveries": delivered["deliveries"],
@@ -390,8 +395,26 @@ def record_scorecard_run(
         data_interval=data_interval,
         details=details,
         outcome="success",
+        kind="artifact",
     )
     return {"ledger_entry": entry_id}
+
+
+def apply_retention(run_id: str, dag_id: str, now: datetime) -> dict:
+    """Purge raw extracts past their retention, keeping what retained scorecards need."""
+    summary = retention.apply_retention(
+        get_engine(), _naive_utc(now), retention.RetentionPolicy.from_config(), run_id, dag_id
+    )
+    return {key: len(value) if isinstance(value, list) else value for key, value in summary.items()}
+
+
+def record_kpi_run(run_id: str, dag_id: str, details: dict) -> dict:
+    """Ledger entry for a KPI run, after one entry per KPI definition version the ledger has
+    not seen yet (with its rationale and dates), so every definition change is in the history."""
+    new_versions = record_definition_changes(get_engine(), run_id, dag_id)
+    return record_pipeline_run(
+        run_id, dag_id, None, (None, None), {**details, "new_definition_versions": new_versions}
+    )
 
 
 def record_pipeline_run(run_id: str, dag_id: str, logical_date, data_interval: tuple, details: dict) -> dict:

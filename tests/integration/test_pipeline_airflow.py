@@ -69,7 +69,10 @@ def _ledger(dag_id: str) -> dict:
     with get_engine().connect() as conn:
         row = (
             conn.execute(
-                sa.text("select * from audit.run_ledger where dag_id = :d order by recorded_at desc limit 1"),
+                sa.text(
+                    "select * from audit.run_ledger where dag_id = :d and kind in ('run', 'artifact') "
+                    "order by sequence desc limit 1"
+                ),
                 {"d": dag_id},
             )
             .mappings()
@@ -226,3 +229,121 @@ def test_the_sales_scorecard_shows_the_hot_prospects(pipeline_run):
     text = " ".join(p.extract_text() for p in pypdf.PdfReader(output["path"]).pages)
     assert "Hot prospects: fastest-rising lead scores" in text
     assert f"{top['name']}" in text and f"+{top['change_7d']:.0f}" in text
+
+
+# The run history: the listener's entries, verify, and replaying a past scorecard. These run
+# last in this module: they add data and a KPI version after the scorecards were sent.
+
+
+def test_the_listener_recorded_every_dag_run_and_task(pipeline_run):
+    _, run_ids, _, _ = pipeline_run
+    with get_engine().connect() as conn:
+        entries = read_frame(conn, "select kind, dag_id, run_id, outcome, details from audit.run_ledger")
+    dag_runs = entries[entries["kind"] == "dag_run"]
+    assert {("revops_kpis", run_ids["kpis"]), (f"revops_scorecard__{AUDIENCE}", run_ids[AUDIENCE])} <= set(
+        zip(dag_runs["dag_id"], dag_runs["run_id"], strict=True)
+    )
+    assert set(dag_runs["outcome"]) == {"success"}
+    tasks = entries[(entries["kind"] == "task") & (entries["run_id"] == run_ids[AUDIENCE])]
+    assert sorted(json.loads(d)["task_id"] for d in tasks["details"]) == [
+        "compute_kpis",
+        "email_pdf",
+        "record_audit",
+        "render_pdf",
+    ]
+
+
+def test_a_failed_task_and_run_are_in_the_ledger(pipeline_run):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.conftest import TEST_DAGS
+
+    run = DagBag(dag_folder=str(TEST_DAGS)).get_dag("revops_test_failing").test()
+    assert str(run.state) == "failed"
+    with get_engine().connect() as conn:
+        entries = read_frame(
+            conn,
+            "select kind, outcome, details from audit.run_ledger where run_id = :r order by sequence",
+            {"r": run.run_id},
+        )
+    assert list(zip(entries["kind"], entries["outcome"], strict=True)) == [
+        ("task", "up_for_retry"),
+        ("task", "failed"),
+        ("dag_run", "failed"),
+    ]
+    assert "ValueError: the CRM said no" in json.loads(entries["details"].iloc[1])["error"]
+
+
+def test_verify_finds_the_whole_history_intact(pipeline_run):
+    from revops.audit.verify import verify
+
+    result = verify(get_engine())
+    assert result.ok, [str(f) for f in result.findings]
+    assert result.entries > 20 and result.files == len(AUDIENCES)
+
+
+def _add_new_data_and_a_new_kpi_version(tmp_path, monkeypatch) -> None:
+    """Land a changed Opportunity snapshot (a tenth of the deals gone), rebuild staging, and
+    publish a win_rate_count v2 (effective since 2025, so it restates every period)."""
+    import shutil
+
+    from revops.extract.landing import BatchSpec, land_snapshot
+    from revops.reconcile.build import build_staging
+
+    engine = get_engine()
+    with engine.connect() as conn:
+        newest = conn.execute(
+            sa.text(
+                "select batch_id from raw.extract_batches where object = 'Opportunity' "
+                "order by extracted_at desc limit 1"
+            )
+        ).scalar_one()
+        payloads = read_frame(conn, "select payload from raw.records where batch_id = :b", {"b": newest})[
+            "payload"
+        ]
+    records = [json.loads(p) for n, p in enumerate(payloads) if n % 10]
+    spec = BatchSpec(
+        "salesforce", "Opportunity", "full", None, None, "salesforce:api", "Id", "SystemModstamp", "IsDeleted"
+    )
+    land_snapshot(engine, spec, records, "new-data")
+    build_staging(engine, "new-data")
+
+    catalogue = tmp_path / "kpis"
+    shutil.copytree(Path(load_registry()["win_rate_count"].versions[0].sql_path).parents[1], catalogue)
+    folder = catalogue / "win_rate_count"
+    (folder / "v2.sql").write_text(
+        (folder / "v1.sql").read_text().replace("not is_excluded", "not is_excluded and amount > 0")
+    )
+    definition = (folder / "definition.yaml").read_text()
+    definition += (
+        "  - version: 2\n    status: published\n    effective_from: 2025-01-01\n"
+        f"    published_on: {date.today() + timedelta(days=1)}\n    approved_by: CRO\n"
+        "    rationale: Deals without an amount are left out.\n"
+        f"    sql_sha256: {hashlib.sha256((folder / 'v2.sql').read_bytes()).hexdigest()}\n"
+    )
+    (folder / "definition.yaml").write_text(definition)
+    monkeypatch.setenv("REVOPS_KPI_DIR", str(catalogue))
+
+
+def test_a_past_scorecard_reproduces_byte_for_byte_after_new_data_and_a_new_kpi_version(
+    pipeline_run, tmp_path, monkeypatch
+):
+    from revops.audit.reproduce import reproduce
+    from revops.scorecards.view_model import build_view, compute_scorecard_results
+
+    entry = _ledger(f"revops_scorecard__{AUDIENCE}")
+    (output,) = entry["details"]["outputs"]
+    _add_new_data_and_a_new_kpi_version(tmp_path, monkeypatch)
+    assert load_registry()["win_rate_count"].version_for(date(2026, 10, 26)).version == 2
+
+    replay = reproduce(get_engine(), entry["entry_id"], f"duckdb:///{tmp_path / 'scratch.duckdb'}")
+
+    assert replay.same_results and replay.same_pdf
+    assert replay.reproduced_pdf == Path(output["path"]).read_bytes()
+    # ...while today's data and definitions would give a different scorecard for that week.
+    audience, week = load_audiences()[AUDIENCE], period_containing("week", date(2026, 10, 26))
+    compute_scorecard_results(get_engine(), audience, week, "today")
+    with get_engine().connect() as conn:
+        today = build_view(conn, audience, week, entry["run_id"])
+    assert today.build_id != entry["details"]["build_id"]
+    assert today.results_sha256 != entry["details"]["kpi_results"]["sha256"]

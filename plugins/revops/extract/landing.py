@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -61,6 +62,14 @@ class LandedBatch:
 def record_payload(record: dict) -> str:
     """Canonical JSON of a record (sorted keys), so equal records hash equally."""
     return json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def batch_content_sha256(payloads: Iterable[str]) -> str:
+    """A batch's content hash: its records' payloads, one per line, in landing order."""
+    digest = hashlib.sha256()
+    for payload in payloads:
+        digest.update(payload.encode() + b"\n")
+    return digest.hexdigest()
 
 
 class BatchWriter:
@@ -170,7 +179,8 @@ class BatchWriter:
 
 def land_snapshot(engine: sa.Engine, spec: BatchSpec, records: list[dict], run_id: str) -> LandedBatch:
     """Land a full snapshot, unless it is identical to the newest complete snapshot."""
-    content = hashlib.sha256(b"".join(record_payload(r).encode() + b"\n" for r in records)).hexdigest()
+    content = batch_content_sha256(record_payload(r) for r in records)
+
     with engine.connect() as conn:
         newest = conn.execute(
             sa.select(extract_batches.c.batch_id, extract_batches.c.content_sha256)

@@ -13,6 +13,10 @@ takes the parameters it sets.
 from __future__ import annotations
 
 import hashlib
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -113,13 +117,42 @@ def sql_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def load_registry(directory: Path = KPI_DIR) -> dict[str, Kpi]:
-    """Every KPI (variants expanded), keyed by id, in directory order."""
+# Set while replaying a past run: the registry then shows the definitions as they stood that
+# day (revops.audit.reproduce), without every caller having to pass a date around.
+_known_on: ContextVar[date | None] = ContextVar("kpi_definitions_known_on", default=None)
+
+
+@contextmanager
+def definitions_as_of(day: date) -> Iterator[None]:
+    """Within this block, load_registry() returns the KPI versions as published on `day`."""
+    token = _known_on.set(day)
+    try:
+        yield
+    finally:
+        _known_on.reset(token)
+
+
+def load_registry(directory: Path | None = None) -> dict[str, Kpi]:
+    """Every KPI (variants expanded), keyed by id, in directory order. The definitions live in
+    include/sql/kpis unless REVOPS_KPI_DIR points elsewhere (a deployment's own catalogue)."""
+    directory = directory or Path(os.environ.get("REVOPS_KPI_DIR", KPI_DIR))
     kpis: dict[str, Kpi] = {}
     for path in sorted(directory.glob("*/definition.yaml")):
         for kpi in load_kpis(path):
             kpis[kpi.id] = kpi
-    return kpis
+    day = _known_on.get()
+    return kpis if day is None else {k: _as_published_on(kpi, day) for k, kpi in kpis.items()}
+
+
+def _as_published_on(kpi: Kpi, day: date) -> Kpi:
+    """Versions published after `day` did not exist yet; a version retired since was still
+    published then (the YAML keeps no retirement date, so a retirement is assumed later)."""
+    versions = tuple(
+        replace(v, status="published") if v.status == "retired" else v
+        for v in kpi.versions
+        if v.published_on is None or v.published_on <= day
+    )
+    return replace(kpi, versions=versions)
 
 
 def load_kpis(definition_path: Path) -> list[Kpi]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,6 +28,17 @@ class Audience:
     on_incomplete: str = "banner"  # hold | banner: what to do when the data is not complete
     max_data_age_hours: float = 48.0  # older data than this at send time is not fresh
 
+    def as_config(self) -> dict:
+        """The audience as audiences.yaml would say it (recorded in the ledger, so a replay
+        uses the audience as it was configured then)."""
+        config = dataclasses.asdict(self)
+        config["scope"] = {self.scope.column: self.scope.value} if self.scope.column else {}
+        config["completeness"] = {
+            "on_incomplete": config.pop("on_incomplete"),
+            "max_age_hours": config.pop("max_data_age_hours"),
+        }
+        return {key: list(v) if isinstance(v, tuple) else v for key, v in config.items() if key != "name"}
+
 
 ON_INCOMPLETE = ("hold", "banner")
 # The funnel section's steps, in order: each a KPI whose cohort enters the step's stage.
@@ -43,6 +55,11 @@ def load_audiences() -> dict[str, Audience]:
     registry = load_registry()
     config = read_config("audiences")["audiences"]
     return {name: _audience(name, spec, registry) for name, spec in config.items()}
+
+
+def audience_from_config(name: str, spec: dict) -> Audience:
+    """An audience from its configuration (as in audiences.yaml or a ledger entry)."""
+    return _audience(name, spec, load_registry())
 
 
 def _audience(name: str, spec: dict, registry: dict[str, Kpi]) -> Audience:

@@ -82,6 +82,7 @@ class DefinitionNote:
     kpi_id: str
     name: str
     version: int
+    sql_sha256: str
     sql_sha256_short: str
     effective_from: str
     description: str
@@ -137,6 +138,8 @@ class ScorecardView:
     perspectives: tuple[Perspective, ...] = ()
     breakdowns: tuple[Breakdown, ...] = ()
     engagement: EngagementSection | None = None
+    results_sha256: str = ""  # digest of the KPI results used (ScorecardResults.digest)
+    results_rows: int = 0
 
     @property
     def headline(self) -> list[tuple[str, str, str]]:
@@ -168,6 +171,23 @@ def periods_needed(audience: Audience, period: Period, data_cutoff: datetime) ->
         shown = reporting_period(registry[kpi_id], period, data_cutoff)
         needed.update(shown.history(TREND_PERIODS))
     return sorted(needed)
+
+
+def results_used(audience: Audience, period: Period, data_cutoff: datetime) -> list[tuple[Kpi, Period, int]]:
+    """(KPI, period, version) of every result the scorecard reads: each KPI's shown period and
+    trend, in the version in effect, plus the replaced version where a newer one restated."""
+    registry = load_registry()
+    used = []
+    for kpi_id in scorecard_kpis(audience):
+        kpi = registry[kpi_id]
+        for shown in reporting_period(kpi, period, data_cutoff).history(TREND_PERIODS):
+            current = kpi.version_for(shown.start)
+            if current is not None:
+                used.append((kpi, shown, current.version))
+            restated = kpi.restatement(shown.start)
+            if restated:
+                used.append((kpi, shown, restated[1].version))
+    return used
 
 
 def compute_scorecard_results(engine: sa.Engine, audience: Audience, period: Period, run_id: str) -> int:
@@ -216,6 +236,7 @@ def build_view(
     tiles = tuple(_tile_with_notes(kpi, shown_period, results) for kpi, shown_period in shown)
     labels = {d: segment_labels(conn, d) for d in DIMENSION_LABELS}
     judged = [(kpi, judge(kpi, results.total(kpi, p))) for kpi, p in _unique([*shown, *funnel_steps])]
+    results_sha256, results_rows = results.digest(results_used(audience, period, build.data_cutoff))
     return ScorecardView(
         title=audience.title,
         audience=audience.name,
@@ -236,6 +257,8 @@ def build_view(
         perspectives=perspectives(judged),
         breakdowns=tuple(breakdown(results, d, shown, labels[d]) for d in audience.breakdowns),
         engagement=_engagement_section(conn, audience, period) if audience.hot_prospects else None,
+        results_sha256=results_sha256,
+        results_rows=results_rows,
     )
 
 
@@ -267,6 +290,7 @@ def _definitions(shown: list[tuple[Kpi, Period]]) -> tuple[DefinitionNote, ...]:
                 kpi_id=kpi.id,
                 name=kpi.name,
                 version=version.version,
+                sql_sha256=version.sql_sha256,
                 sql_sha256_short=version.sql_sha256[:12],
                 effective_from=version.effective_from.isoformat(),
                 description=kpi.description if first == kpi.name else f"As {first}, for this step.",

@@ -38,7 +38,7 @@ extract_batches = sa.Table(
     sa.Column("record_count", sa.Integer, nullable=False),  # records landed (new)
     sa.Column("records_seen", sa.Integer, nullable=False),  # records the source returned
     sa.Column("content_sha256", sa.String, nullable=False),
-    sa.Column("status", sa.String, nullable=False),  # complete | incomplete
+    sa.Column("status", sa.String, nullable=False),  # complete | incomplete | purged (retention)
     sa.Column("status_reason", sa.Text),
     sa.Column("origin", sa.Text),
     schema="raw",
@@ -388,7 +388,11 @@ alerts = sa.Table(
 run_ledger = sa.Table(
     "run_ledger",
     metadata,
-    sa.Column("entry_id", sa.String, primary_key=True),
+    # Append-only and hash-chained: each entry's hash covers its content and the previous
+    # entry's hash, so an edited or deleted entry breaks the chain (revops.audit.ledger).
+    sa.Column("sequence", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("entry_id", sa.String, nullable=False, unique=True),
+    sa.Column("kind", sa.String, nullable=False),  # run | artifact | dag_run | task | kpi_version | retention
     sa.Column("run_id", sa.String, nullable=False),
     sa.Column("dag_id", sa.String, nullable=False),
     sa.Column("logical_date", sa.String),
@@ -398,8 +402,11 @@ run_ledger = sa.Table(
     sa.Column("details", sa.Text, nullable=False),  # JSON: inputs, KPI versions, outputs
     sa.Column("outcome", sa.String, nullable=False),
     _ts("recorded_at", nullable=False),
+    sa.Column("previous_hash", sa.String, nullable=False),
+    sa.Column("entry_hash", sa.String, nullable=False),
     schema="audit",
 )
+
 
 deliveries = sa.Table(
     "deliveries",

@@ -19,7 +19,7 @@ from airflow.sdk import (
 
 from revops.configuration import read_config
 from revops.dag_defaults import DEFAULT_ARGS, RAW_CRM, START_DATE, TAGS, context_interval
-from revops.settings import WAREHOUSE_POOL
+from revops.settings import CRM_API_CONCURRENCY, WAREHOUSE_POOL
 
 CRM_OBJECTS = read_config("crm_objects")
 
@@ -62,6 +62,7 @@ def extract_csv_exports(run_id=None):
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
+    max_active_tasks=CRM_API_CONCURRENCY,  # concurrent API extracts stay within CRM quotas
     default_args=DEFAULT_ARGS,
     tags=[*TAGS, "extract"],
     doc_md=__doc__,

@@ -66,6 +66,7 @@ def alert_data_engineers(subject: str, lines: Sequence[str]) -> list[str]:
     from html import escape
 
     settings = Settings.from_env()
+    lines = [redacted(line) for line in lines]
     log.warning("ops alert: %s — %s", subject, " | ".join(lines))
     html = "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in lines) + "</ul>"
     errors = [send_email(settings.ops_email, f"[revops] {subject}", html)]
@@ -87,3 +88,12 @@ def webhook_url() -> str | None:
     except AirflowNotFoundException:
         log.info("no %s connection: alerts go by e-mail only", ALERTS_WEBHOOK_CONN_ID)
         return None
+
+
+def redacted(text: str) -> str:
+    """Text with every secret Airflow knows of masked, as Airflow masks its task logs."""
+    try:
+        from airflow.sdk.log import redact
+    except ImportError:
+        return text
+    return str(redact(text))

@@ -29,6 +29,9 @@ EXTRACT_SOURCES = ("salesforce", "hubspot", "csv")
 # Pool that serialises warehouse writers: the embedded DuckDB file takes one writer at a time.
 WAREHOUSE_POOL = "revops_warehouse"
 
+# At most this many extract tasks of one run talk to the CRM APIs at once (their rate quotas).
+CRM_API_CONCURRENCY = 4
+
 
 @dataclass(frozen=True)
 class Settings:

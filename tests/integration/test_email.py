@@ -193,3 +193,19 @@ def test_the_final_failed_try_alerts_the_data_engineers_and_earlier_tries_do_not
     (posted,) = hook.received
     assert "sales_leader_weekly scorecard not delivered to 1 recipient(s)" in posted["text"]
     assert pipeline_env["pdf_path"] in posted["text"]
+
+
+def test_a_task_that_fails_for_good_mails_the_data_engineers(smtp, monkeypatch):
+    from types import SimpleNamespace
+
+    from revops.dag_defaults import alert_on_failure
+
+    monkeypatch.setenv("REVOPS_OPS_EMAIL", "data-eng@revops-demo.com")
+    ti = SimpleNamespace(
+        dag_id="revops_extract", task_id="salesforce.extract_lead", run_id="scheduled__x", try_number=3
+    )
+    alert_on_failure({"ti": ti, "exception": ConnectionError("sandbox went away")})
+    (failed,) = smtp.messages()
+    assert failed["To"] == "data-eng@revops-demo.com"
+    assert failed["Subject"] == "[revops] revops_extract.salesforce.extract_lead failed"
+    assert "ConnectionError: sandbox went away" in failed.get_body(("html",)).get_content()

@@ -13,6 +13,8 @@ import logging
 
 from airflow.listeners import hookimpl
 
+from revops.notify import redacted
+
 log = logging.getLogger(__name__)
 
 PROJECT_DAG_PREFIX = "revops_"
@@ -48,7 +50,7 @@ def _record_task(task_instance, outcome: str, error) -> None:
         "try_number": task_instance.try_number,
     }
     if error is not None:
-        details["error"] = _redacted(
+        details["error"] = redacted(
             f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
         )
     _append("task", task_instance.dag_id, task_instance.run_id, None, (None, None), details, outcome)
@@ -61,7 +63,7 @@ def _record_dag_run(dag_run, outcome: str, msg: str | None) -> None:
         "run_type": str(dag_run.run_type),
         "start_date": dag_run.start_date,
         "end_date": dag_run.end_date,
-        "message": _redacted(msg or ""),
+        "message": redacted(msg or ""),
     }
     interval = (dag_run.data_interval_start, dag_run.data_interval_end)
     _append("dag_run", dag_run.dag_id, dag_run.run_id, dag_run.logical_date, interval, details, outcome)
@@ -84,12 +86,3 @@ def _append(kind, dag_id, run_id, logical_date, interval, details, outcome) -> N
         )
     except Exception:
         log.exception("could not record %s %s of %s in the ledger", kind, outcome, dag_id)
-
-
-def _redacted(text: str) -> str:
-    """Error text with any registered secret masked, as Airflow masks it in task logs."""
-    try:
-        from airflow.sdk.log import redact
-    except ImportError:
-        return text
-    return str(redact(text))

@@ -57,9 +57,10 @@ def scratch_database(url: str = SERVER_URL) -> Iterator[str]:
     try:
         yield url.rsplit("/", 1)[0] + f"/{name}"
     finally:
-        from revops.warehouse.engine import get_engine
+        from revops.warehouse.engine import forget_engines
 
-        get_engine.cache_clear()
+        forget_engines()
+
         with admin.connect() as conn:
             conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
         admin.dispose()

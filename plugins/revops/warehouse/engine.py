@@ -11,15 +11,17 @@ from sqlalchemy.pool import NullPool
 from revops.settings import Settings
 
 
-@cache
 def get_engine(url: str | None = None) -> sa.Engine:
-    """Engine for the warehouse at `url` (default: REVOPS_WAREHOUSE_URL), schema ensured.
+    """Engine for the warehouse at `url` (default: REVOPS_WAREHOUSE_URL, read on every call, so
+    a process whose environment changes gets the warehouse it now names), schema ensured."""
+    return _engine_for(url or Settings.from_env().warehouse_url)
 
-    DuckDB keeps a file lock while a connection is open, so DuckDB engines do not pool:
-    each `begin()` opens the file and closing it lets another process (a second Airflow
-    task, a CLI) take its turn.
-    """
-    url = url or Settings.from_env().warehouse_url
+
+@cache
+def _engine_for(url: str) -> sa.Engine:
+    """One engine per URL. DuckDB keeps a file lock while a connection is open, so DuckDB
+    engines do not pool: each `begin()` opens the file and closing it lets another process
+    (a second Airflow task, a CLI) take its turn."""
     if url.startswith("duckdb:///"):
         Path(url.removeprefix("duckdb:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, poolclass=NullPool)
@@ -33,3 +35,8 @@ def get_engine(url: str | None = None) -> sa.Engine:
 
 def is_duckdb(engine_or_conn: sa.Engine | sa.Connection) -> bool:
     return engine_or_conn.dialect.name == "duckdb"
+
+
+def forget_engines() -> None:
+    """Drop every cached engine (after a database they point at was dropped)."""
+    _engine_for.cache_clear()

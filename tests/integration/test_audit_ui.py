@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import pytest
 import requests
 
 from revops.audit.ledger import record_run
+from revops.devtools.ports import free_port
 from revops.settings import airflow_environment
 from revops.warehouse import get_engine
 
@@ -98,7 +98,7 @@ def api_server(ledger, tmp_path_factory):
     }
     airflow = Path(sys.executable).with_name("airflow")
     subprocess.run([str(airflow), "db", "migrate"], env=env, check=True, capture_output=True)
-    port = _free_port()
+    port = free_port()
     log = (home / "api-server.log").open("w")
     server = subprocess.Popen(
         [str(airflow), "api-server", "--host", "127.0.0.1", "--port", str(port)],
@@ -113,12 +113,6 @@ def api_server(ledger, tmp_path_factory):
     finally:
         server.terminate()
         server.wait(timeout=30)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _wait_until_up(base: str, server: subprocess.Popen, log: Path) -> None:

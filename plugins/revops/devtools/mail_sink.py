@@ -16,6 +16,8 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
+from revops.devtools.ports import free_port
+
 
 @dataclass
 class _SaveToDirectory:
@@ -67,17 +69,9 @@ class MailSink:
 def mail_sink(directory: Path, port: int = 0) -> Iterator[MailSink]:
     """Run the sink for the duration of the block; port 0 picks a free port."""
     handler = _SaveToDirectory(directory)
-    controller = Controller(handler, hostname="127.0.0.1", port=port or _free_port())
+    controller = Controller(handler, hostname="127.0.0.1", port=port or free_port())
     controller.start()
     try:
         yield MailSink("127.0.0.1", controller.port, directory, handler)
     finally:
         controller.stop()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]

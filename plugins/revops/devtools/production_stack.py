@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import requests
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
+from revops.devtools.ports import free_port
 from revops.settings import WAREHOUSE_POOL, airflow_environment
 
 REDIS_URL = os.environ.get("REVOPS_TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
@@ -87,7 +87,7 @@ def production_stack(
 ) -> Iterator[ProductionStack]:
     """Start the four components against PostgreSQL and Redis; stop them on exit."""
     ensure_redis()
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
@@ -164,12 +164,6 @@ def _wait_for(url: str, home: Path, timeout: float = 180) -> None:
             pass
         time.sleep(1)
     raise RuntimeError(f"{url} did not answer; logs in {home}")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _run(env: dict[str, str], *args: str) -> None:

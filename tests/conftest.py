@@ -67,3 +67,11 @@ def any_warehouse_url(request, tmp_path) -> str:
 
     with scratch_database() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def airflow_metadata() -> None:
+    """Airflow's metadata database migrated, for tests that run DAGs with `dag.test()`."""
+    from revops.devtools.airflow_runner import prepare_airflow
+
+    prepare_airflow(_SESSION_DIR)

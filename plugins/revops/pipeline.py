@@ -40,6 +40,7 @@ from revops.scorecards.delivery import (
     sent_to,
 )
 from revops.scorecards.delivery import record as record_deliveries
+from revops.scorecards.lateness import LATE_KIND, late_scorecards
 from revops.scorecards.render import archive_pdf, render_pdf
 from revops.scorecards.view_model import build_view, compute_scorecard_results
 from revops.settings import (
@@ -429,6 +430,39 @@ def record_pipeline_run(run_id: str, dag_id: str, logical_date, data_interval: t
         outcome="success",
     )
     return {"ledger_entry": entry_id}
+
+
+def alert_late_scorecards(dag_id: str, now: datetime) -> dict:
+    """Tell the data engineers about each scorecard that is late at `now`, once: a ledger
+    entry marks it reported. A failed alert is not recorded, so the next run tries again."""
+    engine = get_engine()
+    reported, failed = [], []
+    for late in late_scorecards(engine, load_audiences().values(), _naive_utc(now)):
+        errors = alert_data_engineers(
+            f"{late.audience} scorecard is late",
+            [
+                f"Scheduled {late.scheduled_at:%Y-%m-%d %H:%M} UTC, due by {late.due_by:%Y-%m-%d %H:%M} UTC;"
+                " nothing has been sent, held or failed since.",
+                f"Look at the DAG revops_scorecard__{late.audience}: paused, queued, or never scheduled?",
+            ],
+        )
+        if errors:
+            failed.append(f"{late.audience}: {'; '.join(errors)}")
+            continue
+        record_run(
+            engine,
+            run_id=late.key,
+            dag_id=dag_id,
+            logical_date=late.scheduled_at,
+            data_interval=(late.scheduled_at, late.due_by),
+            details={"audience": late.audience},
+            outcome="reported",
+            kind=LATE_KIND,
+        )
+        reported.append(late.key)
+    if failed:
+        raise RuntimeError(f"late-scorecard alert not delivered: {failed}")
+    return {"reported": reported}
 
 
 def _audience(name: str) -> Audience:

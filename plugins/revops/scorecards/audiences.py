@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from croniter import croniter
+
 from revops.configuration import ConfigError, read_config
 from revops.kpis.registry import Kpi, load_registry
 from revops.kpis.scope import SCOPE_COLUMNS, Scope
@@ -27,6 +29,7 @@ class Audience:
     funnel: bool = False  # show the MQL -> SAL -> SQL -> opportunity funnel
     on_incomplete: str = "banner"  # hold | banner: what to do when the data is not complete
     max_data_age_hours: float = 48.0  # older data than this at send time is not fresh
+    deliver_within_hours: float = 3.0  # later than this after the scheduled time: data engineers hear
 
     def as_config(self) -> dict:
         """The audience as audiences.yaml would say it (recorded in the ledger, so a replay
@@ -79,6 +82,8 @@ def _audience(name: str, spec: dict, registry: dict[str, Kpi]) -> Audience:
     scope_items = list((spec.get("scope") or {}).items())
     if len(scope_items) > 1 or any(column not in SCOPE_COLUMNS for column, _ in scope_items):
         raise ConfigError(f"{where}: scope must be one of {sorted(SCOPE_COLUMNS)}")
+    if not croniter.is_valid(str(spec["schedule"])):
+        raise ConfigError(f"{where}: schedule {spec['schedule']!r} is not a cron expression")
     scope = Scope(*scope_items[0]) if scope_items else Scope()
     timezone = spec.get("timezone", "UTC")
     try:
@@ -99,4 +104,5 @@ def _audience(name: str, spec: dict, registry: dict[str, Kpi]) -> Audience:
         funnel=bool(spec.get("funnel", False)),
         on_incomplete=gate.get("on_incomplete", "banner"),
         max_data_age_hours=float(gate.get("max_age_hours", 48)),
+        deliver_within_hours=float(spec.get("deliver_within_hours", 3)),
     )

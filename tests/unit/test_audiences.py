@@ -14,7 +14,7 @@ EXECUTIVE = read_config("audiences")["audiences"]["executive_weekly"]
     ("change", "message"),
     [
         ({"schedule": "0 7 * * Monday"}, "schedule '0 7 \\* \\* Monday' is not a cron"),
-        ({"schedule": "61 7 * * 1"}, "is not a cron expression"),
+        ({"schedule": "61 7 * * 1"}, "schedule '61 7 \\* \\* 1' is not a cron"),
         ({"kpis": ["win_rate_cuont"]}, "unknown KPI win_rate_cuont"),
         ({"timezone": "Europe/Londn"}, "unknown time zone 'Europe/Londn'"),
         ({"grain": "fortnight"}, "grain 'fortnight' is not one of"),

@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -51,6 +52,19 @@ class SandboxCredentials:
     salesforce_consumer_key: str
     salesforce_consumer_secret: str
     hubspot_access_token: str
+
+    @classmethod
+    def derived_from(cls, name: str) -> SandboxCredentials:
+        """Fixed credentials for a shared trial (docker-compose's, whose Airflow connections
+        in deploy/crm-sandbox.env use them). They guard fake data, so they are not secret."""
+        return cls(
+            salesforce_username="integration@revops-demo.com",
+            salesforce_password=f"pw-{name}",
+            salesforce_security_token=f"tok{name}",
+            salesforce_consumer_key=f"3MVG9{name}",
+            salesforce_consumer_secret=f"secret-{name}",
+            hubspot_access_token=f"pat-na1-{name}",
+        )
 
     @classmethod
     def generate(cls) -> SandboxCredentials:
@@ -299,16 +313,19 @@ def running_sandbox(
     port: int = 0,
     credentials: SandboxCredentials | None = None,
     certificate_dir: Path | None = None,
+    bind: str = "127.0.0.1",
+    hostname: str = "127.0.0.1",
 ) -> Iterator[Sandbox]:
-    """Serve `world` over HTTPS on 127.0.0.1 for the duration of the block."""
+    """Serve `world` over HTTPS for the duration of the block, on `bind` (loopback unless a
+    container needs it reachable), under the name `hostname` its certificate carries."""
     sandbox = Sandbox(SandboxStore.from_world(world), credentials or SandboxCredentials.generate())
-    server = _Server(("127.0.0.1", port), _Handler)
+    server = _Server((bind, port), _Handler)
     server.sandbox = sandbox
     with tempfile.TemporaryDirectory(prefix="revops-sandbox-") as scratch:
         directory = certificate_dir or Path(scratch)
-        server.socket = _tls_context(directory).wrap_socket(server.socket, server_side=True)
+        server.socket = _tls_context(directory, hostname).wrap_socket(server.socket, server_side=True)
         sandbox.ca_path = directory / "sandbox-ca.pem"
-        sandbox.url = f"https://127.0.0.1:{server.server_address[1]}"
+        sandbox.url = f"https://{hostname}:{server.server_address[1]}"
         thread = threading.Thread(target=server.serve_forever, name="crm-sandbox", daemon=True)
         thread.start()
         try:
@@ -318,13 +335,15 @@ def running_sandbox(
             server.server_close()
 
 
-def _tls_context(directory: Path) -> ssl.SSLContext:
-    """A throwaway certificate authority and a server certificate for 127.0.0.1."""
+def _tls_context(directory: Path, hostname: str) -> ssl.SSLContext:
+    """A throwaway certificate authority and a server certificate for `hostname` (and for
+    127.0.0.1 and localhost)."""
     authority = trustme.CA(organization_name="revops CRM sandbox")
     directory.mkdir(parents=True, exist_ok=True)
     authority.cert_pem.write_to_path(str(directory / "sandbox-ca.pem"))
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    authority.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    names = dict.fromkeys(["127.0.0.1", "localhost", hostname])
+    authority.issue_cert(*names).configure_cert(context)
     return context
 
 
@@ -336,9 +355,18 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8443)
     parser.add_argument("--prospects", type=int, default=12_000)
     parser.add_argument("--certificate-dir", type=Path, default=Path("var/sandbox"))
+    parser.add_argument("--bind", default="127.0.0.1", help="address to listen on (0.0.0.0 in a container)")
+    parser.add_argument("--hostname", default="127.0.0.1", help="the name clients use; on its certificate")
+    parser.add_argument("--fixed-credentials", metavar="NAME", help="derive the credentials from NAME")
+    parser.add_argument("--current", action="store_true", help="a world whose data reaches today")
     args = parser.parse_args()
-    world = generate_world(WorldConfig(n_prospects=args.prospects))
-    with running_sandbox(world, args.port, certificate_dir=args.certificate_dir) as sandbox:
+    today = datetime.now(UTC).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
+    config = WorldConfig(n_prospects=args.prospects, **({"as_of": today} if args.current else {}))
+    credentials = SandboxCredentials.derived_from(args.fixed_credentials) if args.fixed_credentials else None
+    world = generate_world(config)
+    with running_sandbox(
+        world, args.port, credentials, args.certificate_dir, bind=args.bind, hostname=args.hostname
+    ) as sandbox:
         print(f"CRM sandbox at {sandbox.url} (CA: {sandbox.ca_path})", flush=True)
         threading.Event().wait()
 

@@ -33,12 +33,26 @@ def append_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> i
         finally:
             duck.unregister("_frame_to_append")
     else:
-        buffer = io.StringIO()
-        _copy_ready(frame, table).to_csv(buffer, index=False, header=False, na_rep="\\N")
-        buffer.seek(0)
         cursor = conn.connection.dbapi_connection.cursor()
-        cursor.copy_expert(f"copy {target} ({column_list}) from stdin with (format csv, null '\\N')", buffer)
+        cursor.copy_expert(f"copy {target} ({column_list}) from stdin", _copy_text(frame, table))
     return len(frame)
+
+
+# COPY's text format: backslash escapes, so a value can never read as a null or a separator.
+_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _copy_text(frame: pd.DataFrame, table: sa.Table) -> io.StringIO:
+    """The frame as COPY text: tab-separated, `\\N` for null, text escaped. (CSV with a null
+    marker cannot tell the marker from the same text in a CRM field.)"""
+    columns = []
+    for _, values in _copy_ready(frame, table).items():
+        text = values.astype(str)
+        for raw, escaped in _ESCAPES.items():
+            text = text.str.replace(raw, escaped, regex=False)
+        columns.append(text.mask(values.isna(), "\\N"))
+    lines = columns[0].str.cat(columns[1:], sep="\t")
+    return io.StringIO("\n".join(lines) + "\n")
 
 
 def _copy_ready(frame: pd.DataFrame, table: sa.Table) -> pd.DataFrame:

@@ -1,0 +1,74 @@
+"""Bulk loading keeps every value as it was, on DuckDB and through COPY on PostgreSQL."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from revops.warehouse import get_engine, read_frame
+from revops.warehouse.load import append_frame, replace_rows
+from revops.warehouse.schema import opportunity_stages, raw_records
+
+AWKWARD_TEXT = [
+    "plain",
+    'comma, and "quotes"',
+    "line\nbreak and\r\ncarriage return",
+    "\\N",  # COPY's null marker, as text
+    "back\\slash",
+    "",
+    "tab\there",
+    "ünïcødé — 東京 🚀",
+    "'; drop table raw.records; --",
+]
+
+
+def _records(texts: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "batch_id": "b1",
+            "source": "salesforce",
+            "object": "Lead",
+            "record_id": [f"id{i}" for i in range(len(texts))],
+            "record_version": "v1",
+            "record_hash": "h",
+            "is_deleted": [i % 2 == 0 for i in range(len(texts))],
+            "payload": texts,
+        }
+    )
+
+
+def test_text_comes_back_exactly_as_written(any_warehouse_url):
+    engine = get_engine(any_warehouse_url)
+    with engine.begin() as conn:
+        assert append_frame(conn, raw_records, _records(AWKWARD_TEXT)) == len(AWKWARD_TEXT)
+    with engine.connect() as conn:
+        back = read_frame(conn, "select record_id, is_deleted, payload from raw.records order by record_id")
+    expected = _records(AWKWARD_TEXT).sort_values("record_id")
+    assert back["payload"].tolist() == expected["payload"].tolist()
+    assert back["is_deleted"].tolist() == expected["is_deleted"].tolist()
+
+
+def test_missing_integers_stay_missing_and_a_slice_is_replaced_whole(any_warehouse_url):
+    engine = get_engine(any_warehouse_url)
+    entered = pd.Timestamp("2026-11-01 10:00")
+    frame = pd.DataFrame(
+        {
+            "opportunity_id": ["o1", "o1", "o2"],
+            "stage": ["Demo", "Mystery stage", "Demo"],
+            "stage_order": [2, None, 2],  # pandas holds these as floats: 2.0, NaN
+            "entered_at": [entered, entered + pd.Timedelta(hours=1), pd.Timestamp("2026-11-02 09:30:15.25")],
+        }
+    )
+    with engine.begin() as conn:
+        append_frame(conn, opportunity_stages, frame)
+        replace_rows(conn, opportunity_stages, frame.head(1).assign(stage_order=3), {"opportunity_id": "o1"})
+    with engine.connect() as conn:
+        back = read_frame(conn, "select * from staging.opportunity_stages order by opportunity_id")
+    assert back["opportunity_id"].tolist() == ["o1", "o2"]
+    assert back["stage_order"].tolist() == [3, 2]
+    assert pd.to_datetime(back["entered_at"]).tolist() == [entered, pd.Timestamp("2026-11-02 09:30:15.25")]
+    with engine.begin() as conn:
+        append_frame(conn, opportunity_stages, frame.iloc[[1]])
+        missing = read_frame(
+            conn, "select stage_order from staging.opportunity_stages where stage like 'Myst%'"
+        )
+    assert missing["stage_order"].isna().tolist() == [True]

@@ -122,7 +122,18 @@ def test_malformed_records_are_quarantined_with_their_reason(small_exports, tmp_
     no_id = lines[2].split(",")
     no_id[header.index("Id")] = ""
     extra = lines[3] + ",unexpected"
-    leads.write_text("\n".join([lines[0], ",".join(broken), ",".join(no_id), extra, *lines[4:]]) + "\n")
+    legacy = lines[4].split(",")
+    legacy[header.index("Company")] = "Soci\xe9t\xe9 G\xe9n\xe9rale"  # written in Windows-1252 below
+    huge = lines[5].split(",")
+    huge[header.index("Company")] = "Globex " * 40_000  # 280 KB: past the csv module's default limit
+    text = "\n".join([lines[0], ",".join(broken), ",".join(no_id), extra, "\x00LEGACY\x00", ",".join(huge)])
+    rest = "\n".join(lines[6:])
+    leads.write_bytes(
+        text.encode().replace(b"\x00LEGACY\x00", ",".join(legacy).encode("cp1252"))
+        + b"\n"
+        + rest.encode()
+        + b"\n"
+    )
 
     engine = get_engine(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
     land_exports(engine, exports)
@@ -132,10 +143,15 @@ def test_malformed_records_are_quarantined_with_their_reason(small_exports, tmp_
     assert reasons[broken[0]] == "CreatedDate: not a timestamp 'last tuesday'"
     assert reasons["<missing id: row 2>"] == "Id: missing"
     assert reasons[lines[3].split(",")[0]] == "row has cells beyond the header"
+    assert reasons[legacy[0]].startswith("Company: bytes that are not text in the file's encoding")
+    kept = json.loads(quarantined.set_index("record_id").loc[legacy[0], "payload"])
+    assert kept["Company"] == "Soci\\xe9t\\xe9 G\\xe9n\\xe9rale"  # the bytes, shown, not guessed at
+
+    assert huge[0] not in reasons  # long, but nothing wrong with it
     assert json.loads(quarantined["payload"].iloc[0])  # the raw record is kept whole
-    assert build.summary["objects"]["salesforce.Lead"]["quarantined"] == 3
+    assert build.summary["objects"]["salesforce.Lead"]["quarantined"] == 4
     typed = build.summary["objects"]["salesforce.Lead"]["typed"]
-    assert typed + 3 == build.summary["objects"]["salesforce.Lead"]["records"]
+    assert typed + 4 == build.summary["objects"]["salesforce.Lead"]["records"] == len(lines) - 1
 
 
 def test_leads_without_email_join_their_person_by_name_and_company(staged, small_world):

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-EPOCH_MILLIS = re.compile(r"^\d{12,13}$")
-OFFSET_SUFFIX = r"(?:Z|[+-]\d{2}:?\d{2})$"
+# ASCII digits only: `\d` would also match other scripts' digits, which no source sends.
+EPOCH_MILLIS = re.compile(r"^[0-9]{12,13}$")
+OFFSET_SUFFIX = r"(?:Z|[+-][0-9]{2}:?[0-9]{2})$"
+
 TRUE_WORDS = {"true", "1", "yes", "y", "t"}
 FALSE_WORDS = {"false", "0", "no", "n", "f"}
 
@@ -48,17 +50,19 @@ def parse_timestamps(values: pd.Series, naive_timezone: str = "UTC") -> tuple[pd
 def parse_dates(values: pd.Series, naive_timezone: str = "UTC") -> tuple[pd.Series, pd.Series]:
     """`YYYY-MM-DD` -> that date at midnight; a full timestamp -> its date in UTC."""
     text = _text(values)
-    date_only = text.str.fullmatch(r"\d{4}-\d{2}-\d{2}").fillna(False).astype(bool)
-    parsed, reasons = parse_timestamps(values, naive_timezone)
+    date_only = text.str.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}").fillna(False).astype(bool)
+    parsed, _ = parse_timestamps(values, naive_timezone)
     plain = pd.to_datetime(text.where(date_only), format="%Y-%m-%d", errors="coerce")
-    parsed = parsed.where(~date_only, plain.astype("datetime64[ms]"))
-    return parsed.dt.normalize(), reasons.str.replace("timestamp", "date")
+    parsed = parsed.where(~date_only, plain.astype("datetime64[ms]")).dt.normalize()
+    return parsed, _reasons(text, parsed, "not a date")
 
 
 def parse_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Plain or formatted amounts (`12300.00`, `$12,300`, `EUR 1 200,50` is rejected)."""
     text = _text(values)
-    cleaned = text.str.replace(r"^[A-Z]{0,3}\s?[$€£]?\s*", "", regex=True).str.replace(",", "")
+    # An optional sign, then a currency code and/or symbol: "-$1,200.50" -> "-1200.50".
+    cleaned = text.str.replace(r"^(-?)\s*[A-Z]{0,3}\s?[$€£]?\s*", r"\1", regex=True).str.replace(",", "")
+
     parsed = pd.to_numeric(cleaned, errors="coerce").astype("float64")
     parsed = parsed.where(np.isfinite(parsed))
     return parsed, _reasons(text, parsed, "not a number")

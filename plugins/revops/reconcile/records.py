@@ -14,7 +14,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from revops.configuration import read_config
-from revops.extract.csv_source import UNEXPECTED_CELLS
+from revops.extract.csv_source import UNDECODABLE_FIELDS, UNEXPECTED_CELLS
 from revops.reconcile.parsing import RecordSpec, type_records
 from revops.warehouse import read_frame
 
@@ -149,12 +149,19 @@ def typed_objects(conn: sa.Connection, build_id: str) -> TypedObjects:
 
 
 def _flag_unexpected_cells(frame: pd.DataFrame, reasons: pd.Series) -> pd.Series:
-    if UNEXPECTED_CELLS not in frame:
-        return reasons
-    extra = frame[UNEXPECTED_CELLS].notna()
-    joined = (
-        reasons.fillna("")
-        .str.cat(pd.Series("row has cells beyond the header", index=frame.index), sep="; ")
-        .str.strip("; ")
-    )
-    return reasons.where(~extra, joined)
+    """Add the problems the CSV reader marked rows with (see `revops.extract.csv_source`)."""
+    marks = {
+        UNEXPECTED_CELLS: lambda cells: "row has cells beyond the header",
+        UNDECODABLE_FIELDS: lambda fields: (
+            f"{', '.join(fields)}: bytes that are not text in the file's encoding"
+            " (set `encoding` for this export in csv_sources.yaml)"
+        ),
+    }
+    for column, describe in marks.items():
+        if column not in frame:
+            continue
+        marked = frame[column].map(lambda v: isinstance(v, list) and len(v) > 0)
+        described = frame[column].where(marked).map(describe, na_action="ignore")
+        joined = reasons.fillna("").str.cat(described.fillna(""), sep="; ").str.strip("; ")
+        reasons = reasons.where(~marked, joined)
+    return reasons

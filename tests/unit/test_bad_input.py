@@ -1,0 +1,179 @@
+"""Property-based tests: whatever text the sources send, every parser and mapping answers
+with a value or a reason, never an exception and never silence."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta, timezone
+
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from revops.extract.csv_source import UNDECODABLE_FIELDS, UNEXPECTED_CELLS, read_export
+from revops.reconcile.parsing import (
+    RecordSpec,
+    parse_booleans,
+    parse_dates,
+    parse_numbers,
+    parse_timestamps,
+    type_records,
+)
+from revops.reconcile.sources import SourceMapping, normalise
+
+settings.register_profile("revops", deadline=None, max_examples=150)
+settings.load_profile("revops")
+
+# Text as CRMs and spreadsheets produce it: anything, plus things that nearly parse.
+NEARLY = st.sampled_from(
+    ["2026-02-30", "2026-13-01T00:00:00Z", "99999999999999", "1e309", "-0", "NaN", "inf", "$", "1,2,3",
+     "USD", "２０２６-01-01", "2026-01-01T25:00:00+0000", "0x1A", "TRUE ", " no", "\ufeff1", "\x00"]
+)  # fmt: skip
+CELLS = st.one_of(st.none(), st.text(max_size=40), NEARLY)
+PARSERS = [parse_timestamps, parse_dates, parse_numbers, parse_booleans]
+
+
+def _blank(value) -> bool:
+    return value is None or not str(value).strip()
+
+
+@given(st.lists(CELLS, max_size=30), st.sampled_from(PARSERS))
+def test_every_present_value_parses_or_has_a_reason_and_nothing_raises(values, parser):
+    parsed, reasons = parser(pd.Series(values, dtype=object))
+    assert len(parsed) == len(reasons) == len(values)
+    for value, result, reason in zip(values, parsed, reasons, strict=True):
+        if _blank(value):
+            assert pd.isna(result) and reason is None
+        else:
+            assert pd.isna(result) != (reason is None), (value, result, reason)
+
+
+OFFSETS = st.integers(min_value=-12 * 60, max_value=14 * 60).map(lambda m: timezone(timedelta(minutes=m)))
+# Epoch milliseconds are read from 12-13 digits (March 1973 to 2286): longer or shorter digit
+# strings are more likely ids than instants.
+INSTANTS = st.datetimes(min_value=datetime(1974, 1, 1), max_value=datetime(2200, 1, 1)).map(
+    lambda d: d.replace(microsecond=d.microsecond // 1000 * 1000)
+)
+
+
+@given(INSTANTS, OFFSETS, st.sampled_from(["salesforce", "iso_colon", "hubspot", "epoch_ms"]))
+def test_a_timestamp_in_any_offset_and_format_lands_on_its_utc_instant(instant, offset, style):
+    utc = instant.replace(tzinfo=UTC)
+    local = utc.astimezone(offset)
+    text = {
+        "salesforce": local.strftime("%Y-%m-%dT%H:%M:%S.")
+        + f"{local.microsecond // 1000:03d}"
+        + local.strftime("%z"),
+        "iso_colon": local.isoformat(timespec="milliseconds"),
+        "hubspot": utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z",
+        "epoch_ms": str(int(utc.timestamp() * 1000)),
+    }[style]
+    parsed, reasons = parse_timestamps(pd.Series([text]))
+    assert reasons[0] is None, text
+    assert parsed[0] == pd.Timestamp(instant), text
+
+
+@given(
+    st.decimals(min_value=-(10**12), max_value=10**12, places=2),
+    st.sampled_from(["{:.2f}", "${:,.2f}", "USD {:,.2f}", "€{:,.2f}"]),
+)
+def test_an_amount_with_currency_and_separators_reads_as_its_value(amount, pattern):
+    text = pattern.format(amount)
+    if text.startswith(("$-", "€-", "USD -")):
+        text = "-" + text.replace("-", "", 1)  # how exports write negative amounts
+    parsed, reasons = parse_numbers(pd.Series([text]))
+    assert reasons[0] is None, text
+    assert round(parsed[0], 2) == float(amount), text
+
+
+@given(st.lists(st.sampled_from(["Id", "CreatedDate", "Amount", "IsWon"]), unique=True), st.data())
+def test_records_with_columns_missing_are_typed_with_reasons_never_a_crash(columns, data):
+    rows = data.draw(st.integers(min_value=0, max_value=5))
+    frame = pd.DataFrame(
+        {c: data.draw(st.lists(CELLS, min_size=rows, max_size=rows)) for c in columns}, index=range(rows)
+    )
+    spec = RecordSpec(
+        required=("Id", "CreatedDate"),
+        types={"CreatedDate": "timestamp", "Amount": "number", "IsWon": "boolean"},
+    )
+    typed, reasons = type_records(frame, spec)
+    assert len(typed) == len(reasons) == rows
+    for column in ("Id", "CreatedDate"):
+        if column not in columns:
+            assert all(f"{column}: missing" in r for r in reasons)
+
+
+@given(st.one_of(st.none(), st.text(max_size=40)))
+def test_source_labels_normalise_idempotently(label):
+    once = normalise(label)
+    assert once is None or (once == normalise(once) and once == once.strip())
+
+
+@given(st.lists(st.tuples(*[st.one_of(st.none(), st.text(max_size=30))] * 4), max_size=20))
+def test_lead_source_mapping_classifies_every_row_and_never_raises(rows):
+    frame = pd.DataFrame(rows, columns=["lead_source", "hs_source", "utm_source", "utm_medium"], dtype=object)
+    mapping = SourceMapping.load()
+    classified = mapping.classify(
+        frame["lead_source"], frame["hs_source"], frame["utm_source"], frame["utm_medium"]
+    )
+    assert len(classified) == len(rows)
+    assert classified["channel"].notna().all()  # an unmappable source gets the stated fallback channel
+
+
+# A cell's text as a spreadsheet writes it: quotes, separators, line breaks, any Unicode.
+CSV_TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00\r"), max_size=60)
+
+
+@given(st.lists(st.tuples(CSV_TEXT, CSV_TEXT), max_size=15), st.booleans())
+def test_csv_rows_come_back_exactly_one_record_each(rows, with_bom):
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["Id", "Company"])
+    writer.writerows(rows)
+    data = ("\ufeff" if with_bom else "") + buffer.getvalue()
+    records = _read(data.encode("utf-8"))
+    assert [(r["Id"], r["Company"]) for r in records] == [(a or None, b or None) for a, b in rows]
+    assert not any(UNEXPECTED_CELLS in r or UNDECODABLE_FIELDS in r for r in records)
+
+
+@given(st.lists(st.tuples(st.text("abcé€ü", max_size=8), st.booleans()), min_size=1, max_size=10))
+def test_bytes_in_another_encoding_mark_their_row_for_quarantine_and_keep_it(rows):
+    lines = [b"Id,Company"] + [
+        f"r{i},".encode() + company.encode("cp1252" if legacy else "utf-8")
+        for i, (company, legacy) in enumerate(rows)
+    ]
+    records = _read(b"\r\n".join(lines) + b"\r\n")
+    assert [r["Id"] for r in records] == [f"r{i}" for i in range(len(rows))]
+    for record, (company, legacy) in zip(records, rows, strict=True):
+        undecodable = legacy and any(ord(c) > 127 for c in company)
+        assert (UNDECODABLE_FIELDS in record) == undecodable, (company, legacy, record)
+        if undecodable:
+            assert record[UNDECODABLE_FIELDS] == ["Company"] and "\\x" in record["Company"]
+            record["Company"].encode("utf-8")  # storable as it is
+        else:
+            assert record["Company"] == (company or None)
+
+
+def test_a_huge_field_is_read_not_fatal(tmp_path):
+    notes = "x" * 5_000_000
+    path = tmp_path / "Lead.csv"
+    path.write_text(f"Id,Description\n1,{notes}\n2,short\n")
+    records = read_export(path, {})
+    assert [len(r["Description"]) for r in records] == [5_000_000, 5]
+
+
+def test_an_export_in_a_configured_encoding_reads_cleanly(tmp_path):
+    path = tmp_path / "Lead.csv"
+    path.write_bytes("Id,Company\n1,Société Générale\n".encode("cp1252"))
+    assert read_export(path, {}, encoding="cp1252") == [{"Id": "1", "Company": "Société Générale"}]
+
+
+def _read(data: bytes) -> list[dict]:
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "export.csv"
+        path.write_bytes(data)
+        return read_export(path, {})

@@ -90,3 +90,19 @@ def test_dag_files_import_no_heavy_library_and_touch_no_database(dag_file: Path,
     heavy = result.stdout.strip().splitlines()[-1]
     assert heavy == "HEAVY:", f"{dag_file.name} imports {heavy}"
     assert not (tmp_path / "absent").exists(), "a DAG file opened the warehouse at import"
+
+
+def test_a_configuration_mistake_fails_the_dag_file_naming_file_and_line(tmp_path, monkeypatch):
+    """The scheduler shows it as the DAG file's import error, where data engineers look."""
+    import shutil
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    kpis = tmp_path / "kpis"
+    shutil.copytree(PROJECT_ROOT / "include" / "sql" / "kpis", kpis)
+    definition = kpis / "win_rate_count" / "definition.yaml"
+    definition.write_text(definition.read_text().replace("perspective:", "perspectve:"))
+    monkeypatch.setenv("REVOPS_KPI_DIR", str(kpis))
+    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "revops_scorecards.py"))
+    (error,) = bag.import_errors.values()
+    assert "win_rate_count/definition.yaml:7: unknown key 'perspectve'; did you mean 'perspective'?" in error

@@ -1,32 +1,59 @@
-"""An audience with a mistake in audiences.yaml is refused when it loads, naming the audience."""
+"""An audience with a mistake in audiences.yaml is refused when it loads (so the scorecard DAG
+file fails to parse, visibly), naming the file, the line and the audience."""
 
 from __future__ import annotations
 
 import pytest
 
-from revops.configuration import ConfigError, read_config
+from revops.configuration import ConfigError, read_yaml
 from revops.scorecards.audiences import audience_from_config
 
-EXECUTIVE = read_config("audiences")["audiences"]["executive_weekly"]
+AUDIENCE = """\
+audiences:
+  executive_weekly:
+    title: Executive revenue scorecard
+    grain: week
+    schedule: "0 7 * * 1"
+    timezone: UTC
+    kpis: [lead_to_opportunity_rate, win_rate_count]
+    scope: {}
+    breakdowns: [region]
+    completeness: {max_age_hours: 36, on_incomplete: banner}
+    deliver_within_hours: 2
+    recipients: [ceo@revops-demo.com]
+"""
+
+
+def _load(tmp_path, text: str):
+    path = tmp_path / "audiences.yaml"
+    path.write_text(text)
+    return audience_from_config("executive_weekly", read_yaml(path)["audiences"]["executive_weekly"])
 
 
 @pytest.mark.parametrize(
-    ("change", "message"),
+    ("mistake", "line", "message"),
     [
-        ({"schedule": "0 7 * * Monday"}, "schedule '0 7 \\* \\* Monday' is not a cron"),
-        ({"schedule": "61 7 * * 1"}, "schedule '61 7 \\* \\* 1' is not a cron"),
-        ({"kpis": ["win_rate_cuont"]}, "unknown KPI win_rate_cuont"),
-        ({"timezone": "Europe/Londn"}, "unknown time zone 'Europe/Londn'"),
-        ({"grain": "fortnight"}, "grain 'fortnight' is not one of"),
-        ({"scope": {"planet": "Mars"}}, "scope must be one of"),
+        (('"0 7 * * 1"', '"0 7 * * Monday"'), 5, "schedule '0 7 \\* \\* Monday' is not a cron expression"),
+        (('"0 7 * * 1"', '"61 7 * * 1"'), 5, "schedule '61 7 \\* \\* 1' is not a cron expression"),
+        (("win_rate_count]", "win_rate_cuont]"), 7, "unknown KPI win_rate_cuont"),
+        (("timezone: UTC", "timezone: Europe/Londn"), 6, "unknown time zone 'Europe/Londn'"),
+        (("grain: week", "grain: fortnight"), 4, "grain 'fortnight' is not one of"),
+        (("scope: {}", "scope: {planet: Mars}"), 8, "scope must be one of"),
+        (
+            ("breakdowns: [region]", "breakdowns: [colour]"),
+            9,
+            "no KPI of this audience can be broken down by colour",
+        ),
+        (("recipients:", "recipient:"), 12, "unknown key 'recipient'; did you mean 'recipients'"),
+        (("on_incomplete:", "on_incomplet:"), 10, "completeness: unknown key 'on_incomplet'"),
     ],
 )
-def test_a_configuration_mistake_is_refused_with_the_audience_named(change, message):
-    with pytest.raises(ConfigError, match=f"^audiences.yaml: executive_weekly: {message}"):
-        audience_from_config("executive_weekly", {**EXECUTIVE, **change})
+def test_a_configuration_mistake_is_refused_naming_file_line_and_audience(tmp_path, mistake, line, message):
+    with pytest.raises(ConfigError, match=f"audiences.yaml:{line}: executive_weekly: {message}"):
+        _load(tmp_path, AUDIENCE.replace(*mistake))
 
 
-def test_the_configured_audience_loads_with_its_delivery_deadline():
-    audience = audience_from_config("executive_weekly", EXECUTIVE)
-    assert audience.deliver_within_hours == 2
+def test_the_audience_of_that_test_loads_and_survives_a_round_trip(tmp_path):
+    audience = _load(tmp_path, AUDIENCE)
+    assert audience.deliver_within_hours == 2 and audience.schedule == "0 7 * * 1"
     assert audience_from_config("executive_weekly", audience.as_config()) == audience

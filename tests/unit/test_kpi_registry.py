@@ -63,19 +63,51 @@ def test_a_version_published_after_its_effective_date_restates_the_periods_betwe
     assert kpi.restatement(date(2025, 9, 1)) is None  # v1's time
 
 
-def test_a_definition_with_a_mistake_is_rejected_naming_the_file(tmp_path):
+GOOD_DEFINITION = (
+    "id: broken_kpi\nname: x\ndescription: x\nowner: x\nperspective: financial\nunit: percent\n"
+    "direction: higher_is_better\nkind: rate\nminimum_volume: 1\n"
+    "versions:\n  - {version: 1, status: published, effective_from: 2025-01-01, rationale: x,\n"
+    "     approved_by: CRO}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("mistake", "message"),
+    [
+        (
+            ("approved_by: CRO", "approved_by_: CRO"),
+            r":12: version: unknown key 'approved_by_'; did you mean 'approved_by'",
+        ),
+        (
+            ("rationale: x,\n     approved_by: CRO}", "rationale: x}"),
+            r":11: published version 1 needs approved_by",
+        ),
+        (("perspective:", "perspectve:"), r":5: unknown key 'perspectve'; did you mean 'perspective'\?"),
+        (("owner: x\n", ""), r":1: missing 'owner'"),
+        (("kind: rate", "kind: rat"), r":8: kind must be one of"),
+        (
+            ("unit: percent", "unit: [percent"),
+            r":7: not valid YAML: expected .,. or .\]., but got .:. \(while parsing a flow sequence\)",
+        ),
+    ],
+)
+def test_a_definition_with_a_mistake_is_rejected_naming_the_file_and_line(tmp_path, mistake, message):
     from revops.configuration import ConfigError
     from revops.kpis.registry import load_kpis
 
     folder = tmp_path / "broken_kpi"
     folder.mkdir()
     (folder / "v1.sql").write_text("select 1")
-    (folder / "definition.yaml").write_text(
-        "id: broken_kpi\nname: x\ndescription: x\nowner: x\nperspective: financial\nunit: percent\n"
-        "direction: higher_is_better\nkind: rate\nminimum_volume: 1\n"
-        "versions:\n  - {version: 1, status: published, effective_from: 2025-01-01, rationale: x}\n"
-    )
-    with pytest.raises(
-        ConfigError, match=r"broken_kpi/definition.yaml: published version 1 needs approved_by"
-    ):
+    (folder / "definition.yaml").write_text(GOOD_DEFINITION.replace(*mistake))
+    with pytest.raises(ConfigError, match=f"broken_kpi/definition.yaml{message}"):
         load_kpis(folder / "definition.yaml")
+
+
+def test_the_good_definition_of_that_test_loads(tmp_path):
+    from revops.kpis.registry import load_kpis
+
+    folder = tmp_path / "broken_kpi"
+    folder.mkdir()
+    (folder / "v1.sql").write_text("select 1")
+    (folder / "definition.yaml").write_text(GOOD_DEFINITION)
+    assert [kpi.id for kpi in load_kpis(folder / "definition.yaml")] == ["broken_kpi"]

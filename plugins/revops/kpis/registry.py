@@ -21,13 +21,26 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
-from revops.configuration import ConfigError, read_yaml
+from revops.configuration import ConfigError, check_keys, location, read_yaml
 from revops.settings import SQL_DIR
 
 KPI_DIR = SQL_DIR / "kpis"
 STATUSES = ("proposed", "published", "retired")
 KINDS = ("rate", "ratio")
 PERSPECTIVES = ("financial", "customer", "internal_process", "learning_and_growth")
+# What a definition.yaml may say; anything else is a typo and refused with its line.
+REQUIRED_DEFINITION_KEYS = (
+    "id", "name", "description", "owner", "perspective", "unit", "direction", "kind",
+    "minimum_volume", "versions",
+)  # fmt: skip
+
+DEFINITION_KEYS = (
+    "grain_basis", "maturity_days", "dimensions", "thresholds", "parameters", "variants", "variants_only",
+)  # fmt: skip
+REQUIRED_VERSION_KEYS = ("version", "status", "effective_from", "rationale")
+VERSION_KEYS = ("approved_by", "published_on", "sql_sha256", "parameters")
+VARIANT_KEYS = ("name", "parameters", "thresholds", "maturity_days")
+
 PARAMETER_TYPES = (bool, int, float, str)
 
 
@@ -158,15 +171,15 @@ def _as_published_on(kpi: Kpi, day: date) -> Kpi:
 def load_kpis(definition_path: Path) -> list[Kpi]:
     """The KPI a definition describes, or one KPI per variant of a family."""
     spec = read_yaml(definition_path)
-    where = str(definition_path)
+    check_keys(spec, DEFINITION_KEYS, required=REQUIRED_DEFINITION_KEYS)
     folder = definition_path.parent
-    if spec.get("id") != folder.name:
-        raise ConfigError(f"{where}: id {spec.get('id')!r} differs from its folder")
-    if spec.get("kind") not in KINDS:
-        raise ConfigError(f"{where}: kind must be one of {KINDS}")
-    if spec.get("perspective") not in PERSPECTIVES:
-        raise ConfigError(f"{where}: perspective must be one of {PERSPECTIVES}")
-    defaults = _parameters(where, spec.get("parameters") or {})
+    if spec["id"] != folder.name:
+        raise ConfigError(f"{location(spec, 'id')}: id {spec['id']!r} differs from its folder")
+    if spec["kind"] not in KINDS:
+        raise ConfigError(f"{location(spec, 'kind')}: kind must be one of {KINDS}")
+    if spec["perspective"] not in PERSPECTIVES:
+        raise ConfigError(f"{location(spec, 'perspective')}: perspective must be one of {PERSPECTIVES}")
+    defaults = _parameters(location(spec, "parameters"), spec.get("parameters") or {})
     base = Kpi(
         id=spec["id"],
         name=spec["name"],
@@ -180,15 +193,17 @@ def load_kpis(definition_path: Path) -> list[Kpi]:
         dimensions=tuple(spec.get("dimensions", [])),
         minimum_volume=int(spec["minimum_volume"]),
         thresholds=dict(spec.get("thresholds") or {}),
-        versions=tuple(_version(where, folder, v) for v in spec["versions"]),
+        versions=tuple(_version(folder, v) for v in spec["versions"]),
         parameters=defaults,
     )
-    variants = [_variant(where, base, name, v) for name, v in (spec.get("variants") or {}).items()]
+    variants = [_variant(base, name, v) for name, v in (spec.get("variants") or {}).items()]
     # A family whose defaults mean nothing on their own lists only its variants.
     return variants if spec.get("variants_only") else [base, *variants]
 
 
-def _variant(where: str, base: Kpi, name: str, spec: dict) -> Kpi:
+def _variant(base: Kpi, name: str, spec: dict) -> Kpi:
+    check_keys(spec, VARIANT_KEYS, what=f"variant {name}")
+    where = location(spec)
     parameters = _parameters(f"{where}: variant {name}", spec.get("parameters") or {})
     unknown = set(parameters) - set(base.parameters)
     if unknown:
@@ -214,7 +229,9 @@ def _parameters(where: str, values: dict) -> dict[str, object]:
     return dict(values)
 
 
-def _version(where: str, folder: Path, spec: dict) -> KpiVersion:
+def _version(folder: Path, spec: dict) -> KpiVersion:
+    check_keys(spec, VERSION_KEYS, required=REQUIRED_VERSION_KEYS, what="version")
+    where = location(spec)
     status = spec["status"]
     if status not in STATUSES:
         raise ConfigError(f"{where}: version {spec['version']}: status {status!r} is not one of {STATUSES}")

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
-from revops.configuration import ConfigError, read_config
+from revops.configuration import ConfigError, check_keys, location, read_config
 from revops.kpis.registry import Kpi, load_registry
 from revops.kpis.scope import SCOPE_COLUMNS, Scope
 from revops.periods import GRAINS
@@ -65,31 +65,48 @@ def audience_from_config(name: str, spec: dict) -> Audience:
     return _audience(name, spec, load_registry())
 
 
+AUDIENCE_KEYS = (
+    "scope",
+    "breakdowns",
+    "funnel",
+    "hot_prospects",
+    "completeness",
+    "deliver_within_hours",
+    "timezone",
+)
+REQUIRED_AUDIENCE_KEYS = ("title", "grain", "schedule", "kpis", "recipients")
+
+
 def _audience(name: str, spec: dict, registry: dict[str, Kpi]) -> Audience:
-    where = f"audiences.yaml: {name}"
+    check_keys(spec, AUDIENCE_KEYS, required=REQUIRED_AUDIENCE_KEYS, what=name)
+
+    def refuse(key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{location(spec, key, default='audiences.yaml')}: {name}: {problem}")
+
     if spec["grain"] not in GRAINS:
-        raise ConfigError(f"{where}: grain {spec['grain']!r} is not one of {GRAINS}")
+        raise refuse("grain", f"grain {spec['grain']!r} is not one of {GRAINS}")
     unknown = [k for k in spec["kpis"] if k not in registry]
     if unknown:
-        raise ConfigError(f"{where}: unknown KPI {', '.join(unknown)}")
+        raise refuse("kpis", f"unknown KPI {', '.join(unknown)}")
     allowed = {d for k in spec["kpis"] for d in registry[k].dimensions}
     stray = [d for d in spec.get("breakdowns", []) if d not in allowed]
     if stray:
-        raise ConfigError(f"{where}: no KPI of this audience can be broken down by {', '.join(stray)}")
+        raise refuse("breakdowns", f"no KPI of this audience can be broken down by {', '.join(stray)}")
     gate = spec.get("completeness") or {}
+    check_keys(gate, ("max_age_hours", "on_incomplete"), what=f"{name}: completeness")
     if gate.get("on_incomplete", "banner") not in ON_INCOMPLETE:
-        raise ConfigError(f"{where}: completeness.on_incomplete must be one of {ON_INCOMPLETE}")
+        raise refuse("completeness", f"completeness.on_incomplete must be one of {ON_INCOMPLETE}")
     scope_items = list((spec.get("scope") or {}).items())
     if len(scope_items) > 1 or any(column not in SCOPE_COLUMNS for column, _ in scope_items):
-        raise ConfigError(f"{where}: scope must be one of {sorted(SCOPE_COLUMNS)}")
+        raise refuse("scope", f"scope must be one of {sorted(SCOPE_COLUMNS)}")
     if not croniter.is_valid(str(spec["schedule"])):
-        raise ConfigError(f"{where}: schedule {spec['schedule']!r} is not a cron expression")
+        raise refuse("schedule", f"schedule {spec['schedule']!r} is not a cron expression")
     scope = Scope(*scope_items[0]) if scope_items else Scope()
     timezone = spec.get("timezone", "UTC")
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as error:
-        raise ConfigError(f"{where}: unknown time zone {timezone!r}") from error
+        raise refuse("timezone", f"unknown time zone {timezone!r}") from error
     return Audience(
         name=name,
         title=spec["title"],

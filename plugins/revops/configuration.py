@@ -14,7 +14,8 @@ from typing import Any
 
 import yaml
 
-from revops.settings import CONFIG_DIR, PROJECT_ROOT
+from revops.settings import PROJECT_ROOT, config_dir
+
 
 
 class ConfigError(ValueError):
@@ -58,9 +59,9 @@ _LocatingLoader.add_constructor(
 )
 
 
-def read_config(name: str, directory: Path = CONFIG_DIR) -> dict[str, Any]:
-    """Load `include/config/<name>.yaml` as a mapping."""
-    return read_yaml(directory / f"{name}.yaml")
+def read_config(name: str, directory: Path | None = None) -> dict[str, Any]:
+    """Load `<name>.yaml` from the configuration directory (include/config by default)."""
+    return read_yaml((directory or config_dir()) / f"{name}.yaml")
 
 
 def read_yaml(path: Path) -> dict[str, Any]:

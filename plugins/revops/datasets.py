@@ -28,7 +28,8 @@ from revops.kpis.statistics import wilson_interval
 from revops.periods import period_containing
 from revops.reconcile.build import build_staging
 from revops.reconcile.sources import normalise
-from revops.settings import CONFIG_DIR, PROJECT_ROOT
+from revops.settings import PROJECT_ROOT, config_dir
+
 from revops.warehouse import get_engine, read_frame
 
 DATASETS_DIR = Path(os.environ.get("REVOPS_DATASETS_DIR", PROJECT_ROOT.parent / "shared" / "datasets"))
@@ -37,7 +38,7 @@ MINIMUM_VOLUME = 30
 
 
 def land_dataset(engine: sa.Engine, name: str, directory: Path) -> list:
-    config = read_config(name, CONFIG_DIR / "datasets")
+    config = read_config(name, config_dir() / "datasets")
     return [
         land_snapshot(engine, spec, records, f"dataset-{name}")
         for spec, records in csv_batches(directory, config)

@@ -16,6 +16,13 @@ SQL_DIR = INCLUDE_DIR / "sql"
 TEMPLATES_DIR = INCLUDE_DIR / "templates"
 CONFIG_DIR = INCLUDE_DIR / "config"
 
+
+def config_dir() -> Path:
+    """Where the YAML configuration is read from: include/config, unless REVOPS_CONFIG_DIR
+    names a deployment's own copy (read on every call, like the warehouse URL)."""
+    return Path(os.environ.get("REVOPS_CONFIG_DIR", CONFIG_DIR))
+
+
 # Airflow connection ids. The connections themselves come from the Airflow metastore or
 # AIRFLOW_CONN_* environment variables; code only ever refers to these names.
 SMTP_CONN_ID = "revops_smtp"

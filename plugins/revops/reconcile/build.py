@@ -40,7 +40,8 @@ from revops.warehouse.schema import (
 log = logging.getLogger(__name__)
 
 ELIGIBLE_BATCHES_SQL = """
-select batch_id, source, object, extract_mode, extracted_at, window_end, record_count
+select batch_id, source, object, extract_mode, extracted_at, window_end, record_count, content_sha256
+
 from raw.extract_batches
 where status = 'complete'
 order by source, object, extracted_at
@@ -72,11 +73,11 @@ def build_staging(engine: sa.Engine, run_id: str) -> BuildResult:
         batches = _batches_in_use(conn)
         if batches.empty:
             raise RuntimeError("raw layer holds no complete extract batch: run the extract first")
-        build_id = "B" + hashlib.sha256(",".join(sorted(batches["batch_id"])).encode()).hexdigest()[:16]
+        data_cutoff = _data_cutoff(batches)
+        build_id = _build_id(batches, data_cutoff)
         typed = typed_objects(conn, build_id)
         staging = reconcile(typed)
         summary = _summary(typed, staging)
-        data_cutoff = _data_cutoff(batches)
         _write(conn, build_id, run_id, data_cutoff, batches, summary, typed, staging)
     log.info("staging build %s (cut-off %s): %s", build_id, data_cutoff, json.dumps(summary))
     return BuildResult(build_id=build_id, data_cutoff=data_cutoff, summary=summary)
@@ -133,6 +134,21 @@ def _batches_in_use(conn: sa.Connection) -> pd.DataFrame:
         since = full["extracted_at"].max() if not full.empty else group["extracted_at"].min()
         keep.append(group[group["extracted_at"] >= since])
     return pd.concat(keep, ignore_index=True)
+
+
+def _build_id(batches: pd.DataFrame, data_cutoff: datetime) -> str:
+    """Names the input, not the runs that landed it: the content of each batch that holds
+    records, and the cut-off. A re-run after a failure that lands the same data as a clean
+    run gets the same build id, so its scorecard is the same, byte for byte."""
+    landed = batches[batches["record_count"] > 0]
+    parts = sorted(
+        f"{source}.{name}:{content}"
+        for source, name, content in zip(
+            landed["source"], landed["object"], landed["content_sha256"], strict=True
+        )
+    )
+    parts.append(f"cut-off:{pd.Timestamp(data_cutoff).isoformat()}")
+    return "B" + hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
 def _data_cutoff(batches: pd.DataFrame) -> datetime:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import html
 import json
+import socket
+import threading
 from datetime import date
 
 import pytest
@@ -101,6 +104,44 @@ def test_an_unreachable_server_is_recorded_as_failed_and_the_pdf_stays(rendered,
     with engine.connect() as conn:
         status = conn.execute(
             sa.text("select status from audit.deliveries where recipient = 'late@revops-demo.com'")
+        ).scalar_one()
+    assert status == "failed"
+
+
+@contextlib.contextmanager
+def _hanging_up_smtp_server():
+    """A server that greets, hears EHLO, then drops the connection: a relay that dies mid-session."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = listener.accept()
+                with client:
+                    client.sendall(b"220 relay ready\r\n")
+                    client.recv(1024)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+
+
+def test_a_relay_that_drops_the_connection_mid_session_is_a_recorded_failure(rendered, monkeypatch):
+    engine, _view, _message, path, digest, _audience = rendered
+    with _hanging_up_smtp_server() as port:
+        plain = {"disable_tls": True, "disable_ssl": True}
+        connection = {"conn_type": "smtp", "host": "127.0.0.1", "port": port, "extra": plain}
+
+        monkeypatch.setenv(CONN_ENV, json.dumps(connection))
+        outcomes = _deliver(rendered, ("dropped@revops-demo.com",), run_id="drop-test")
+    assert [o.status for o in outcomes] == ["failed"]
+    assert "closed" in outcomes[0].error.lower() or "disconnected" in outcomes[0].error.lower()
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+    with engine.connect() as conn:
+        status = conn.execute(
+            sa.text("select status from audit.deliveries where run_id = 'drop-test'")
         ).scalar_one()
     assert status == "failed"
 

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from revops import pipeline
 from revops.configuration import read_config
+from revops.devtools.ports import free_port
 from revops.devtools.postgres import scratch_database
 from revops.extract.crm import ExtractIncomplete
 from revops.reconcile.records import CURRENT_RECORDS_SQL
@@ -224,3 +225,15 @@ def _current_leads(url: str) -> pd.DataFrame:
     with get_engine(url).connect() as conn:
         frame = read_frame(conn, CURRENT_RECORDS_SQL, {"source": "salesforce", "object": "Lead"})
     return frame[["record_id", "is_deleted", "payload"]].sort_values("record_id").reset_index(drop=True)
+
+
+def test_an_unreachable_warehouse_fails_clearly_without_showing_its_password(monkeypatch):
+    port = free_port()  # nothing listens there: the database server is down
+    monkeypatch.setenv(
+        "REVOPS_WAREHOUSE_URL", f"postgresql+psycopg2://revops:s3cret-pw@127.0.0.1:{port}/revops"
+    )
+    with pytest.raises(sa.exc.OperationalError) as failure:
+        pipeline.reconcile("warehouse-down")
+    message = str(failure.value)
+    assert f'connection to server at "127.0.0.1", port {port} failed: Connection refused' in message
+    assert "s3cret-pw" not in message and "s3cret-pw" not in repr(failure.value)

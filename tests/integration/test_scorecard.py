@@ -183,7 +183,28 @@ def test_archive_path_is_content_addressed_and_never_overwrites(pdf, tmp_path):
     assert other != path and other_digest != digest and path.read_bytes() == pdf
 
 
+def test_a_full_disk_fails_the_archive_clearly_and_leaves_no_half_file(pdf, tmp_path):
+    """The partial file is the kernel's full device, so the write fails with ENOSPC for real;
+    once space is back, the same call archives the same bytes."""
+    import errno
+    import hashlib
+
+    digest = hashlib.sha256(pdf).hexdigest()
+    folder = tmp_path / "scorecards" / "executive_weekly" / "week-2026-10-26"
+    folder.mkdir(parents=True)
+    partial = folder / f"{digest[:16]}.pdf.partial"
+    partial.symlink_to("/dev/full")
+    with pytest.raises(OSError, match="No space left on device") as failure:
+        archive_pdf(pdf, tmp_path, "executive_weekly", "week-2026-10-26")
+    assert failure.value.errno == errno.ENOSPC
+    assert not (folder / f"{digest[:16]}.pdf").exists()  # no half-written scorecard to send
+    partial.unlink()  # space is back
+    path, again = archive_pdf(pdf, tmp_path, "executive_weekly", "week-2026-10-26")
+    assert again == digest and path.read_bytes() == pdf
+
+
 def test_a_restated_period_says_so_and_by_how_much(view, pdf):
+
     (tile,) = [t for t in view.tiles if t.kpi_id == "lead_to_opportunity_rate"]
     (note,) = [n for n in tile.notes if n.startswith("Restated")]
     # v2 was published on 30 Oct 2026 with effect from 1 Jan: the shown September cohort was

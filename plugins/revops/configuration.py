@@ -17,7 +17,6 @@ import yaml
 from revops.settings import PROJECT_ROOT, config_dir
 
 
-
 class ConfigError(ValueError):
     """Configuration that cannot be used; the message names the file (and line)."""
 

@@ -29,7 +29,6 @@ from revops.periods import period_containing
 from revops.reconcile.build import build_staging
 from revops.reconcile.sources import normalise
 from revops.settings import PROJECT_ROOT, config_dir
-
 from revops.warehouse import get_engine, read_frame
 
 DATASETS_DIR = Path(os.environ.get("REVOPS_DATASETS_DIR", PROJECT_ROOT.parent / "shared" / "datasets"))

@@ -63,18 +63,43 @@ def runs(tmp_path_factory):
             for dag_id in PIPELINE:
                 stack.unpause(dag_id)
             finished = {dag_id: stack.wait_for_run(dag_id, timeout=900) for dag_id in PIPELINE}
-            yield stack, finished, _results(embedded_url), _results(warehouse_url)
+            yield stack, finished, _results(embedded_url), _results(warehouse_url), (sandbox, warehouse_url)
 
 
 def test_the_scheduler_ran_the_pipeline_on_celery_workers(runs):
-    stack, finished, _, _ = runs
+    stack, finished, *_ = runs
     assert finished["revops_extract"]["run_id"].startswith("scheduled__")
     worker_log = stack.log("celery-worker")
     assert "revops_kpis" in worker_log and "ExecuteTask" in worker_log
 
 
+def test_no_crm_secret_reaches_a_log_file_or_the_ledger(runs):
+    """Every file the Airflow components and task runs wrote (scheduler, API server, DAG
+    processor, Celery worker, per-task logs), and the audit ledger, grepped for the sandbox's
+    credentials and the session tokens it issued."""
+    stack, *_, (sandbox, warehouse_url) = runs
+    credentials = sandbox.credentials
+    secrets = [
+        credentials.salesforce_password,
+        credentials.salesforce_security_token,
+        credentials.hubspot_access_token,
+        *sandbox.salesforce.issued_tokens(),
+    ]
+    files = [path for path in stack.home.rglob("*") if path.is_file()]
+    task_logs = [path for path in files if "dag_id=revops_extract" in str(path)]
+    assert task_logs, "the worker wrote per-task log files"
+    with get_engine(warehouse_url).connect() as conn:
+        ledger = read_frame(conn, "select * from audit.run_ledger").to_csv()
+    assert "revops_extract" in ledger
+    for secret in secrets:
+        assert secret not in ledger
+        for path in files:
+            assert secret.encode() not in path.read_bytes(), f"a secret is in {path}"
+
+
 def test_postgres_holds_the_same_kpi_results_as_the_embedded_run(runs):
-    _, _, embedded, production = runs
+    _, _, embedded, production, _ = runs
+
     assert len(production) == len(embedded) > 1_000
     pd.testing.assert_frame_equal(production[KEYS], embedded[KEYS])
     for column in ("numerator", "denominator", "value"):

@@ -23,6 +23,7 @@ from revops.kpis.scope import SCOPE_COLUMNS, Scope
 from revops.kpis.statistics import wilson_interval
 from revops.periods import Period
 from revops.warehouse import read_frame
+from revops.warehouse.engine import exclusive_transaction
 from revops.warehouse.load import append_frame
 from revops.warehouse.schema import kpi_exclusions, kpi_results
 
@@ -101,7 +102,7 @@ def compute_kpis(
     registry = load_registry()
     selected = [registry[k] for k in (kpi_ids or registry)]
     all_rows = []
-    with engine.begin() as conn:
+    with exclusive_transaction(engine, "marts.kpi_results") as conn:
         build = current_build(conn)
         for period in periods:
             for kpi in selected:

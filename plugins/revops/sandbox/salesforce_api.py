@@ -37,6 +37,7 @@ class SalesforceApi:
     consumer_key: str
     consumer_secret: str
     sessions: set[str] = field(default_factory=set)
+    issued: list[str] = field(default_factory=list)  # every session token ever issued (tests grep for them)
     cursors: dict[str, list[dict]] = field(default_factory=dict)
     jobs: dict[str, dict] = field(default_factory=dict)
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -108,7 +109,12 @@ class SalesforceApi:
         token = f"{ORG_ID}!{secrets.token_urlsafe(24)}"
         with self.lock:
             self.sessions.add(token)
+            self.issued.append(token)
         return token
+
+    def issued_tokens(self) -> list[str]:
+        with self.lock:
+            return list(self.issued)
 
     def _soap_fault(self, code: str, message: str) -> Response:
         body = (

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -35,6 +38,27 @@ def _engine_for(url: str) -> sa.Engine:
 
 def is_duckdb(engine_or_conn: sa.Engine | sa.Connection) -> bool:
     return engine_or_conn.dialect.name == "duckdb"
+
+
+_local_locks: dict[str, threading.Lock] = {}
+_local_locks_guard = threading.Lock()
+
+
+@contextmanager
+def exclusive_transaction(engine: sa.Engine, name: str) -> Iterator[sa.Connection]:
+    """A transaction no other writer holding `name` overlaps: two runs replacing the same
+    results (a manual trigger during a scheduled run) take turns instead of conflicting or
+    leaving both their rows. PostgreSQL: an advisory lock, across workers. DuckDB: one process
+    holds the file at a time, so a lock within the process, held until the commit."""
+    if is_duckdb(engine):
+        with _local_locks_guard:
+            lock = _local_locks.setdefault(name, threading.Lock())
+        with lock, engine.begin() as conn:
+            yield conn
+        return
+    with engine.begin() as conn:
+        conn.execute(sa.text("select pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
+        yield conn
 
 
 def forget_engines() -> None:

@@ -27,7 +27,7 @@ from revops.periods import period_containing
 from revops.sandbox.server import running_sandbox
 from revops.scorecards.audiences import load_audiences
 from revops.scorecards.view_model import reporting_period
-from revops.settings import SMTP_CONN_ID, Settings
+from revops.settings import HUBSPOT_CONN_ID, SALESFORCE_CONN_ID, SMTP_CONN_ID, Settings
 from revops.synthetic.truth import score_change, scores_at, truth_value
 from revops.warehouse import get_engine, read_frame
 
@@ -123,7 +123,32 @@ def test_every_audience_received_its_archived_pdf_with_a_readable_body(pipeline_
         assert all(value in page_one for value in headline)  # the e-mail's numbers are the PDF's
 
 
+def test_no_crm_secret_reaches_an_email_a_pdf_or_the_ledger(pipeline_run):
+    """The sandbox's credentials (still in this process's AIRFLOW_CONN_* variables) appear in
+    no e-mail sent, no archived PDF or e-mail body, and no ledger entry."""
+    settings, _run_ids, messages, _ = pipeline_run
+    salesforce = json.loads(os.environ[f"AIRFLOW_CONN_{SALESFORCE_CONN_ID.upper()}"])
+    hubspot = json.loads(os.environ[f"AIRFLOW_CONN_{HUBSPOT_CONN_ID.upper()}"])
+    secrets = [salesforce["password"], salesforce["extra"]["security_token"], hubspot["password"]]
+    archived = [_readable(path) for path in settings.archive_dir.rglob("*") if path.is_file()]
+    sent = [message.as_bytes() for message in messages]
+    with get_engine().connect() as conn:
+        ledger = read_frame(conn, "select * from audit.run_ledger").to_csv().encode()
+    assert archived and sent and b"revops_scorecard__" in ledger
+    for secret in secrets:
+        assert not any(secret.encode() in blob for blob in [*archived, *sent, ledger])
+
+
+def _readable(path: Path) -> bytes:
+    """A file's bytes, and for a PDF its text too (content streams are compressed)."""
+    if path.suffix != ".pdf":
+        return path.read_bytes()
+    text = " ".join(page.extract_text() for page in pypdf.PdfReader(path).pages)
+    return path.read_bytes() + text.encode()
+
+
 def test_a_past_scorecard_is_re_sent_byte_for_byte(pipeline_run, tmp_path, monkeypatch):
+
     from revops import pipeline
 
     (output,) = _ledger(f"revops_scorecard__{AUDIENCE}")["details"]["outputs"]

@@ -42,7 +42,7 @@ def location(spec: dict, key: str | None = None, default: str = "<config>") -> s
     return f"{shown}:{line}"
 
 
-class _LocatingLoader(yaml.SafeLoader):
+class _LocatingLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml's parser when present
     path: Path | None = None
 
     def construct_mapping(self, node, deep=False):

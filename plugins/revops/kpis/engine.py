@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import jinja2
 import pandas as pd
@@ -70,9 +71,15 @@ def render_sql(sql: str, dimension: str, scope: Scope) -> str:
     scope_filter = ""
     if scope.column is not None:
         scope_filter = f"and {SCOPE_COLUMNS[scope.column]} = :scope_value"
-    return _templates.from_string(sql).render(
+    return _compiled(sql).render(
         segment_expression=DIMENSION_EXPRESSIONS[dimension], scope_filter=scope_filter
     )
+
+
+@lru_cache(maxsize=256)
+def _compiled(sql: str) -> jinja2.Template:
+    """Compiling a template costs more than running the query it makes: once per SQL text."""
+    return _templates.from_string(sql)
 
 
 def query_parameters(kpi: Kpi, period: Period, scope: Scope, data_cutoff: datetime) -> dict:

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 
 from revops.configuration import ConfigError, check_keys, location, read_yaml
@@ -149,12 +150,26 @@ def load_registry(directory: Path | None = None) -> dict[str, Kpi]:
     """Every KPI (variants expanded), keyed by id, in directory order. The definitions live in
     include/sql/kpis unless REVOPS_KPI_DIR points elsewhere (a deployment's own catalogue)."""
     directory = directory or Path(os.environ.get("REVOPS_KPI_DIR", KPI_DIR))
+    kpis = _catalogue(directory, _fingerprint(directory))
+    day = _known_on.get()
+    return dict(kpis) if day is None else {k: _as_published_on(kpi, day) for k, kpi in kpis.items()}
+
+
+def _fingerprint(directory: Path) -> tuple:
+    """Changes whenever a definition or SQL file does, so an edited catalogue is read again."""
+    files = sorted(path for path in directory.glob("*/*") if path.is_file())
+    return tuple((str(path), path.stat().st_mtime_ns, path.stat().st_size) for path in files)
+
+
+@lru_cache(maxsize=8)
+def _catalogue(directory: Path, fingerprint: tuple) -> dict[str, Kpi]:
+    """Every KPI of a catalogue directory; parsed once per version of its files (a scorecard
+    run asks for the registry many times)."""
     kpis: dict[str, Kpi] = {}
     for path in sorted(directory.glob("*/definition.yaml")):
         for kpi in load_kpis(path):
             kpis[kpi.id] = kpi
-    day = _known_on.get()
-    return kpis if day is None else {k: _as_published_on(kpi, day) for k, kpi in kpis.items()}
+    return kpis
 
 
 def _as_published_on(kpi: Kpi, day: date) -> Kpi:

@@ -3,6 +3,7 @@ with a value or a reason, never an exception and never silence."""
 
 from __future__ import annotations
 
+import calendar
 import csv
 import io
 from datetime import UTC, datetime, timedelta, timezone
@@ -67,7 +68,7 @@ def test_a_timestamp_in_any_offset_and_format_lands_on_its_utc_instant(instant, 
         + local.strftime("%z"),
         "iso_colon": local.isoformat(timespec="milliseconds"),
         "hubspot": utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z",
-        "epoch_ms": str(int(utc.timestamp() * 1000)),
+        "epoch_ms": str(calendar.timegm(utc.utctimetuple()) * 1000 + utc.microsecond // 1000),  # exact
     }[style]
     parsed, reasons = parse_timestamps(pd.Series([text]))
     assert reasons[0] is None, text

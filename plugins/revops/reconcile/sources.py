@@ -52,10 +52,10 @@ class SourceMapping:
         preferred where there is one, so `paid_search` splits into google, bing, ...; an
         unmapped record keeps the raw value nobody could map, for the data-quality report.
         """
-        utm = utm_source.map(normalise).fillna(utm_medium.map(normalise))
+        utm = normalised(utm_source).fillna(normalised(utm_medium))
         raw = {
-            "salesforce_lead_source": lead_source.map(normalise),
-            "hubspot_analytics_source": hubspot_source.map(normalise),
+            "salesforce_lead_source": normalised(lead_source),
+            "hubspot_analytics_source": normalised(hubspot_source),
             "utm": utm,
         }
         mapped = {
@@ -86,7 +86,14 @@ class SourceMapping:
 
     def _map(self, field_name: str, values: pd.Series) -> pd.Series:
         lookup = self.lookups[field_name]
-        return values.map(lambda v: lookup.get(normalise(v)), na_action="ignore").astype(object)
+        return normalised(values).map(lookup, na_action="ignore").astype(object)
+
+
+def normalised(values: pd.Series) -> pd.Series:
+    """`normalise` of every value, computed once per distinct value (sources repeat a few
+    dozen labels across a million records)."""
+    distinct = {value: normalise(value) for value in values.dropna().unique()}
+    return values.map(distinct, na_action="ignore").astype(object)
 
 
 def normalise(value) -> str | None:

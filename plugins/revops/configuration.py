@@ -74,7 +74,6 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}:{mark.line + 1}: not valid YAML: {error.problem}{context}") from error
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from error
-
     finally:
         loader.dispose()
     if not isinstance(content, dict):

@@ -38,8 +38,9 @@ import pandas as pd
 from revops.snapshots.store import ScoreCapture, apply_snapshot
 from revops.snapshots.velocity import VelocitySettings, refresh_velocity
 from revops.warehouse import get_engine
-from revops.warehouse.load import append_frame
-from revops.warehouse.schema import prospect_identities, prospects
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.helpers import add_prospects
 
 FIRST_DAY = datetime(2025, 11, 3)
 DAILY_CHANGE_SHARE = 0.02  # leads whose score moves on a given day
@@ -110,7 +111,8 @@ def build_store(directory: Path, leads: int, days: int) -> dict:
             )
     sample.execute("checkpoint")
     sample.close()
-    _write_staging(engine, population)
+    created = dict(zip(population.ids, population.created, strict=True))
+    add_prospects(engine, created, source="salesforce", object_name="Lead", region="EMEA")
     engine.dispose()
     with duckdb.connect(str(directory / "store.duckdb")) as conn:
         conn.execute("checkpoint")
@@ -143,42 +145,6 @@ def _table_bytes(conn: duckdb.DuckDBPyConnection, table: str) -> int:
     ).fetchone()[0]
     block_size = conn.execute("select block_size from pragma_database_size()").fetchone()[0]
     return blocks * block_size
-
-
-def _write_staging(engine, population: Population) -> None:
-    """One prospect per lead, as reconcile would write them (velocity reads staging)."""
-    common = {"channel": "paid_search", "sub_channel": "none"}
-    with engine.begin() as conn:
-        append_frame(
-            conn,
-            prospects,
-            pd.DataFrame(
-                {
-                    "prospect_id": population.ids,
-                    "created_at": population.created,
-                    "record_count": 1,
-                    "is_excluded": False,
-                    "region": "EMEA",
-                    **common,
-                }
-            ),
-        )
-        append_frame(
-            conn,
-            prospect_identities,
-            pd.DataFrame(
-                {
-                    "source": "salesforce",
-                    "object": "Lead",
-                    "record_id": population.ids,
-                    "prospect_id": population.ids,
-                    "match_rule": "email",
-                    "cycle": 1,
-                    "created_at": population.created,
-                    **common,
-                }
-            ),
-        )
 
 
 def measure_velocity(directory: Path, as_of: datetime) -> dict:

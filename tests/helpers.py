@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,6 +21,8 @@ from revops.extract.resilience import RetryPolicy
 from revops.extract.salesforce import SalesforceSettings
 from revops.reconcile.build import BuildResult, build_staging
 from revops.warehouse import get_engine
+from revops.warehouse.load import append_frame
+from revops.warehouse.schema import prospect_identities, prospects
 
 FAST = RetryPolicy(attempts=4, base_delay=0.01)  # retries without the production back-off
 
@@ -90,3 +94,41 @@ def webhook_receiver(status: int = 200):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def add_prospects(engine, created: Mapping[str, datetime], source="hubspot", object_name="contacts", **extra):
+    """One prospect per record (record id = prospect id), as reconcile would write them:
+    staging for score velocity, which reads prospects and their identities."""
+    ids = list(created)
+    common = {"channel": "paid_search", "sub_channel": "none"}
+    with engine.begin() as conn:
+        append_frame(
+            conn,
+            prospects,
+            pd.DataFrame(
+                {
+                    "prospect_id": ids,
+                    "created_at": list(created.values()),
+                    "record_count": 1,
+                    "is_excluded": False,
+                    **common,
+                    **extra,
+                }
+            ),
+        )
+        append_frame(
+            conn,
+            prospect_identities,
+            pd.DataFrame(
+                {
+                    "source": source,
+                    "object": object_name,
+                    "record_id": ids,
+                    "prospect_id": ids,
+                    "match_rule": "email",
+                    "cycle": 1,
+                    "created_at": list(created.values()),
+                    **common,
+                }
+            ),
+        )

@@ -97,6 +97,15 @@ def period_containing(grain: str, day: date, timezone: str = "UTC") -> Period:
     raise ValueError(f"unknown grain {grain!r}; expected one of {GRAINS}")
 
 
+def naive_utc(value: datetime | str | None) -> datetime | None:
+    """A time as the warehouse keeps time: naive UTC. Aware times are converted, naive ones
+    are taken as UTC already, ISO text (a ledger entry) is parsed first."""
+    if value is None or value == "":
+        return None
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.astimezone(ZoneInfo("UTC")).replace(tzinfo=None) if moment.tzinfo else moment
+
+
 def local_date(instant: datetime, timezone: str) -> date:
     """The date an instant (naive UTC, or aware) falls on in `timezone`."""
     if instant.tzinfo is None:

@@ -26,7 +26,7 @@ from revops.kpis import alerts, control
 from revops.kpis.engine import compute_kpis, current_build
 from revops.kpis.scope import Scope
 from revops.notify import alert_data_engineers, webhook_url
-from revops.periods import GRAINS, Period, local_date, period_containing
+from revops.periods import GRAINS, Period, local_date, naive_utc, period_containing
 from revops.reconcile.build import build_staging
 from revops.reconcile.quality import run_check
 from revops.scorecards.audiences import Audience, load_audiences
@@ -59,14 +59,6 @@ log = logging.getLogger(__name__)
 KPI_HORIZON = {"week": 13, "month": 13, "quarter": 6}  # periods kept fresh by the KPI DAG
 
 
-def _naive_utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    return value.replace(tzinfo=None)
-
-
 def source_enabled(source: str) -> bool:
     """Whether REVOPS_EXTRACT_SOURCES switches this source on for the deployment."""
     return source in Settings.from_env().extract_sources
@@ -77,7 +69,7 @@ def extract_salesforce(run_id: str, object_name: str, window_end: datetime) -> d
     from airflow.sdk import BaseHook
 
     settings = SalesforceSettings.from_connection(BaseHook.get_connection(SALESFORCE_CONN_ID))
-    batch = crm.extract_salesforce_object(get_engine(), settings, object_name, _naive_utc(window_end), run_id)
+    batch = crm.extract_salesforce_object(get_engine(), settings, object_name, naive_utc(window_end), run_id)
     return _batch_summary(batch)
 
 
@@ -86,7 +78,7 @@ def extract_hubspot(run_id: str, object_name: str, window_end: datetime) -> dict
     from airflow.sdk import BaseHook
 
     settings = HubSpotSettings.from_connection(BaseHook.get_connection(HUBSPOT_CONN_ID))
-    batches = crm.extract_hubspot_object(get_engine(), settings, object_name, _naive_utc(window_end), run_id)
+    batches = crm.extract_hubspot_object(get_engine(), settings, object_name, naive_utc(window_end), run_id)
     return {"batches": [_batch_summary(b) for b in batches]}
 
 
@@ -135,7 +127,7 @@ def check_quality(check_name: str, run_time: datetime | None = None) -> dict:
     engine = get_engine()
     with engine.connect() as conn:
         build = current_build(conn)
-    result = run_check(engine, check_name, build.build_id, _naive_utc(run_time))
+    result = run_check(engine, check_name, build.build_id, naive_utc(run_time))
     return {
         "check": result.check,
         "status": result.status,
@@ -180,7 +172,7 @@ def snapshot_scores(source: str, run_id: str, snapshot_at: datetime) -> dict:
     from airflow.sdk import BaseHook
 
     spec = capture.score_sources()[source]
-    at = _naive_utc(snapshot_at)
+    at = naive_utc(snapshot_at)
     engine = get_engine()
     with engine.connect() as conn:
         began = score_store.first_snapshot_at(conn, source, spec.object)
@@ -199,14 +191,14 @@ def snapshot_scores(source: str, run_id: str, snapshot_at: datetime) -> dict:
 def compute_score_velocity(as_of: datetime) -> dict:
     """Velocity per prospect, model changes and the engagement trend as of the snapshot."""
     summary = velocity.refresh_velocity(
-        get_engine(), _naive_utc(as_of), velocity.VelocitySettings.from_config()
+        get_engine(), naive_utc(as_of), velocity.VelocitySettings.from_config()
     )
     return {**dataclasses.asdict(summary), "as_of": summary.as_of.isoformat()}
 
 
 def export_hot_prospects(as_of: datetime) -> dict:
     """The hot-prospect list as CSV: everyone, and one file per region."""
-    at = _naive_utc(as_of)
+    at = naive_utc(as_of)
     size = velocity.VelocitySettings.from_config().hot_list_size
     directory = Settings.from_env().archive_dir / "hot_prospects" / f"{at:%Y-%m-%d}"
     with get_engine().connect() as conn:
@@ -231,7 +223,7 @@ def _file_name(scope: Scope) -> str:
 
 def audience_period(audience: Audience, data_interval_start: datetime) -> Period:
     """The reporting period a scheduled run covers: the one its data interval starts in."""
-    day = local_date(_naive_utc(data_interval_start), audience.timezone)
+    day = local_date(naive_utc(data_interval_start), audience.timezone)
     return period_containing(audience.grain, day, audience.timezone)
 
 
@@ -250,7 +242,7 @@ def render_scorecard(
     completeness gate is judged at the run's scheduled time (the data interval's end)."""
     audience = _audience(audience_name)
     period = audience_period(audience, data_interval_start)
-    checked_at = _naive_utc(data_interval_end)
+    checked_at = naive_utc(data_interval_end)
     with get_engine().connect() as conn:
         view = build_view(conn, audience, period, run_id, checked_at=checked_at)
         velocity_as_of = latest_velocity_as_of(conn, period.end_at) if audience.hot_prospects else None
@@ -404,7 +396,7 @@ def record_scorecard_run(
 def apply_retention(run_id: str, dag_id: str, now: datetime) -> dict:
     """Purge raw extracts past their retention, keeping what retained scorecards need."""
     summary = retention.apply_retention(
-        get_engine(), _naive_utc(now), retention.RetentionPolicy.from_config(), run_id, dag_id
+        get_engine(), naive_utc(now), retention.RetentionPolicy.from_config(), run_id, dag_id
     )
     return {key: len(value) if isinstance(value, list) else value for key, value in summary.items()}
 
@@ -437,7 +429,7 @@ def alert_late_scorecards(dag_id: str, now: datetime) -> dict:
     entry marks it reported. A failed alert is not recorded, so the next run tries again."""
     engine = get_engine()
     reported, failed = [], []
-    for late in late_scorecards(engine, load_audiences().values(), _naive_utc(now)):
+    for late in late_scorecards(engine, load_audiences().values(), naive_utc(now)):
         errors = alert_data_engineers(
             f"{late.audience} scorecard is late",
             [

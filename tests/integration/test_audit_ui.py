@@ -18,6 +18,7 @@ import requests
 
 from revops.audit.ledger import record_run
 from revops.devtools.ports import free_port
+from revops.devtools.production_stack import wait_until_healthy
 from revops.settings import airflow_environment
 from revops.warehouse import get_engine
 
@@ -108,25 +109,11 @@ def api_server(ledger, tmp_path_factory):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(base, server, home / "api-server.log")
+        wait_until_healthy(base, home / "api-server.log", server)
         yield base
     finally:
         server.terminate()
         server.wait(timeout=30)
-
-
-def _wait_until_up(base: str, server: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"api-server exited: {log.read_text()[-2000:]}")
-        try:
-            if requests.get(f"{base}/api/v2/monitor/health", timeout=2).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(1)
-    raise RuntimeError(f"api-server did not come up: {log.read_text()[-2000:]}")
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ from revops.snapshots.hot_prospects import hot_prospects
 from revops.snapshots.store import ScoreCapture, apply_snapshot
 from revops.snapshots.velocity import ConfiguredModelChange, VelocitySettings, refresh_velocity
 from revops.warehouse import get_engine
-from revops.warehouse.load import append_frame, read_frame
-from revops.warehouse.schema import prospect_identities, prospects
+from revops.warehouse.load import read_frame
+from tests.helpers import add_prospects
 
 T = datetime(2026, 9, 7)  # a Monday: "now" in every test
 DAYS = timedelta(days=1)
@@ -31,43 +31,6 @@ SETTINGS = VelocitySettings(
 @pytest.fixture
 def engine(any_warehouse_url):
     return get_engine(any_warehouse_url)
-
-
-def add_prospects(engine, created: dict[str, datetime], source="hubspot", object_name="contacts", **extra):
-    """One prospect per record (record id = prospect id), as reconcile would write them."""
-    ids = list(created)
-    common = {"channel": "paid_search", "sub_channel": "none"}
-    with engine.begin() as conn:
-        append_frame(
-            conn,
-            prospects,
-            pd.DataFrame(
-                {
-                    "prospect_id": ids,
-                    "created_at": list(created.values()),
-                    "record_count": 1,
-                    "is_excluded": False,
-                    **common,
-                    **extra,
-                }
-            ),
-        )
-        append_frame(
-            conn,
-            prospect_identities,
-            pd.DataFrame(
-                {
-                    "source": source,
-                    "object": object_name,
-                    "record_id": ids,
-                    "prospect_id": ids,
-                    "match_rule": "email",
-                    "cycle": 1,
-                    "created_at": list(created.values()),
-                    **common,
-                }
-            ),
-        )
 
 
 def snapshot(engine, at: datetime, scores: dict, source="hubspot", object_name="contacts", history=None):

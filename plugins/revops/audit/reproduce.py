@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from revops.audit.retention import purged_by
 from revops.extract.landing import batch_content_sha256
 from revops.kpis.registry import definitions_as_of
-from revops.periods import period_containing
+from revops.periods import naive_utc, period_containing
 from revops.reconcile.build import build_staging
 from revops.scorecards.audiences import audience_from_config
 from revops.scorecards.render import render_pdf
@@ -81,11 +81,11 @@ def reproduce(engine: sa.Engine, entry_id: str, scratch_url: str) -> Reproductio
         if build.build_id != details["build_id"]:
             raise NotReproducibleError(f"the batches rebuild as {build.build_id}, not {details['build_id']}")
         if details.get("velocity_as_of"):
-            _copy_velocity(engine, scratch, _naive_utc(details["velocity_as_of"]))
+            _copy_velocity(engine, scratch, naive_utc(details["velocity_as_of"]))
 
         compute_scorecard_results(scratch, audience, period, entry["run_id"])
         with scratch.connect() as conn:
-            checked_at = _naive_utc(details.get("checked_at"))
+            checked_at = naive_utc(details.get("checked_at"))
             view = build_view(conn, audience, period, entry["run_id"], checked_at=checked_at)
         pdf = render_pdf(view)
     (output,) = details["outputs"]
@@ -99,14 +99,6 @@ def reproduce(engine: sa.Engine, entry_id: str, scratch_url: str) -> Reproductio
         reproduced_results=(view.results_sha256, view.results_rows),
         reproduced_pdf=pdf,
     )
-
-
-def _naive_utc(text: str | None) -> datetime | None:
-    """A recorded time as the warehouse keeps time: naive UTC."""
-    if not text:
-        return None
-    moment = datetime.fromisoformat(text)
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def _entry(engine: sa.Engine, entry_id: str) -> dict:

@@ -110,7 +110,7 @@ def production_stack(
     with ExitStack() as stack:
         for name, arguments in COMPONENTS.items():
             stack.enter_context(_process(name, [a.format(port=port) for a in arguments], env, home))
-        _wait_for(f"{base_url}/api/v2/monitor/health", home)
+        wait_until_healthy(base_url, home)
         yield ProductionStack(home, env, base_url)
 
 
@@ -154,16 +154,21 @@ def ensure_redis(url: str = REDIS_URL, wait_seconds: float = 20) -> None:
     raise RuntimeError(f"Redis did not come up at {url}")
 
 
-def _wait_for(url: str, home: Path, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
+def wait_until_healthy(
+    base_url: str, logs: Path, process: subprocess.Popen | None = None, timeout: float = 180
+) -> None:
+    """Wait for an Airflow API server's health endpoint; fail early if its process exits."""
+    url, deadline = f"{base_url}/api/v2/monitor/health", time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the API server exited; logs in {logs}")
         try:
             if requests.get(url, timeout=2).ok:
                 return
         except requests.RequestException:
             pass
         time.sleep(1)
-    raise RuntimeError(f"{url} did not answer; logs in {home}")
+    raise RuntimeError(f"{url} did not answer; logs in {logs}")
 
 
 def _run(env: dict[str, str], *args: str) -> None:

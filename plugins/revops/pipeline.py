@@ -447,7 +447,11 @@ def alert_late_scorecards(dag_id: str, now: datetime) -> dict:
             dag_id=dag_id,
             logical_date=late.scheduled_at,
             data_interval=(late.scheduled_at, late.due_by),
-            details={"audience": late.audience},
+            details={
+                "audience": late.audience,
+                "scheduled_at": f"{late.scheduled_at:%Y-%m-%d %H:%M}",
+                "due_by": f"{late.due_by:%Y-%m-%d %H:%M}",
+            },
             outcome="reported",
             kind=LATE_KIND,
         )

@@ -9,6 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from revops import pipeline
+from revops.audit.history import HistoryFilter
+from revops.audit.history import history as audit_history
 from revops.audit.verify import verify
 from revops.devtools.airflow_runner import run_dag
 from revops.devtools.mail_sink import mail_sink
@@ -80,6 +82,12 @@ def test_a_late_scorecard_is_reported_once_by_the_watch_dag(history, airflow_met
     assert "Scheduled 2026-11-23 07:00 UTC, due by 2026-11-23 09:00 UTC" in body
     assert _late_entries(history) == ["late__executive_weekly__2026-11-23T07:00"]
     assert verify(history).ok
+    with history.connect() as conn:  # what an auditor reads in `audit history` and the UI page
+        entries = audit_history(conn, HistoryFilter(audience="executive_weekly", kinds=(LATE_KIND,)))
+    assert entries["what"].tolist() == [
+        "executive_weekly scorecard late: scheduled 2026-11-23 07:00 UTC, not sent, held or failed "
+        "by 2026-11-23 09:00 UTC; the data engineers were alerted"
+    ]
 
 
 def test_an_alert_that_could_not_be_sent_is_tried_again(history, tmp_path, monkeypatch):

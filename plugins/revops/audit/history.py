@@ -70,6 +70,11 @@ def describe(details: dict) -> str:
             f"{details['effective_from']}, published {details['published_on']} by {details['approved_by']}: "
             f"{details['rationale']}"
         )
+    if "due_by" in details:
+        return (
+            f"{details['audience']} scorecard late: scheduled {details['scheduled_at']} UTC, not sent, "
+            f"held or failed by {details['due_by']} UTC; the data engineers were alerted"
+        )
     if "audience" in details:
         outputs = ", ".join(f"{o['path']} (sha256 {o['sha256'][:12]})" for o in details.get("outputs", []))
         versions = ", ".join(f"{k} v{v['version']}" for k, v in details.get("kpi_definitions", {}).items())

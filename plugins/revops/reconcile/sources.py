@@ -52,15 +52,13 @@ class SourceMapping:
         preferred where there is one, so `paid_search` splits into google, bing, ...; an
         unmapped record keeps the raw value nobody could map, for the data-quality report.
         """
-        utm = normalised(utm_source).fillna(normalised(utm_medium))
-        raw = {
-            "salesforce_lead_source": normalised(lead_source),
-            "hubspot_analytics_source": normalised(hubspot_source),
-            "utm": utm,
-        }
+        lead, hubspot = normalised(lead_source), normalised(hubspot_source)
+        utm_source, utm_medium = normalised(utm_source), normalised(utm_medium)
+        utm = utm_source.fillna(utm_medium)
+        raw = {"salesforce_lead_source": lead, "hubspot_analytics_source": hubspot, "utm": utm}
         mapped = {
-            "salesforce_lead_source": self._map("salesforce_lead_source", lead_source),
-            "hubspot_analytics_source": self._map("hubspot_analytics_source", hubspot_source),
+            "salesforce_lead_source": self._map("salesforce_lead_source", lead),
+            "hubspot_analytics_source": self._map("hubspot_analytics_source", hubspot),
             # A UTM source is more specific than a medium (partner-portal vs referral).
             "utm": self._map("utm_source", utm_source).fillna(self._map("utm_medium", utm_medium)),
         }
@@ -84,9 +82,9 @@ class SourceMapping:
     def channel_of(self, lead_source, hubspot_source, utm_source, utm_medium) -> pd.Series:
         return self.classify(lead_source, hubspot_source, utm_source, utm_medium)["channel"]
 
-    def _map(self, field_name: str, values: pd.Series) -> pd.Series:
-        lookup = self.lookups[field_name]
-        return normalised(values).map(lookup, na_action="ignore").astype(object)
+    def _map(self, field_name: str, normalised_values: pd.Series) -> pd.Series:
+        """The channel each (already normalised) value of a field maps to."""
+        return normalised_values.map(self.lookups[field_name], na_action="ignore").astype(object)
 
 
 def normalised(values: pd.Series) -> pd.Series:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from revops.warehouse.engine import exclusive_transaction
+
 metadata = sa.MetaData()
 
 SCHEMAS = ("raw", "staging", "snapshots", "marts", "audit")
@@ -423,17 +425,12 @@ deliveries = sa.Table(
 )
 
 
-SCHEMA_LOCK_KEY = 0x7265766F7073  # "revops": the advisory lock that serialises schema creation
-
-
 def ensure_schema(engine: sa.Engine) -> None:
     """Create schemas and tables that do not exist yet (idempotent), and refuse to run
     against tables an older version of the code created with different columns."""
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            # Several workers may start on an empty database at once: "if not exists" is not
-            # atomic in PostgreSQL's catalogue, so one creates while the others wait.
-            conn.execute(sa.text("select pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+    # Several workers may start on an empty database at once: "if not exists" is not atomic
+    # in PostgreSQL's catalogue, so one creates while the others wait.
+    with exclusive_transaction(engine, "warehouse schema") as conn:
         for schema in SCHEMAS:
             conn.execute(sa.text(f"create schema if not exists {schema}"))
         metadata.create_all(conn, checkfirst=True)

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from croniter import croniter
 
+from revops.periods import naive_utc
 from revops.scorecards.audiences import Audience
 from revops.warehouse.schema import deliveries, run_ledger
 
@@ -41,7 +42,7 @@ class LateScorecard:
 def last_due(audience: Audience, now: datetime) -> LateScorecard:
     """The audience's newest scheduled time whose delivery deadline has passed at `now` (UTC)."""
     window = timedelta(hours=audience.deliver_within_hours)
-    cutoff = (_utc(now) - window).astimezone(ZoneInfo(audience.timezone))
+    cutoff = (naive_utc(now).replace(tzinfo=UTC) - window).astimezone(ZoneInfo(audience.timezone))
     # get_prev is strictly before its start: one second later makes a time on the cutoff count.
     scheduled = croniter(audience.schedule, cutoff + timedelta(seconds=1)).get_prev(datetime)
     scheduled_utc = scheduled.astimezone(UTC).replace(tzinfo=None)
@@ -77,7 +78,3 @@ def late_scorecards(engine: sa.Engine, audiences: Iterable[Audience], now: datet
         late.append(due)
 
     return late
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

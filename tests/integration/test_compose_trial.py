@@ -23,7 +23,8 @@ from revops.sandbox.server import Sandbox, SandboxCredentials
 from revops.settings import PROJECT_ROOT
 from revops.warehouse import get_engine
 
-SERVICE = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())["services"]["crm-sandbox"]
+SERVICES = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())["services"]
+SERVICE = SERVICES["crm-sandbox"]
 OPTIONS = dict(arg.removeprefix("--").split("=", 1) for arg in SERVICE["command"] if "=" in arg)
 
 
@@ -45,12 +46,7 @@ def test_the_trial_connections_are_the_sandboxs_own():
     assert {k: json.loads(v) for k, v in TRIAL.items()} == {k: json.loads(v) for k, v in expected.items()}
     assert OPTIONS["hostname"] == "crm-sandbox" and SERVICE["profiles"] == ["trial"]
     volume = next(v for v in SERVICE["volumes"] if v.endswith(":/data"))
-    assert OPTIONS["certificate-dir"].startswith("/data/") and volume in _airflow_volumes()
-
-
-def _airflow_volumes() -> list[str]:
-    compose = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
-    return compose["services"]["airflow-worker"]["volumes"]
+    assert OPTIONS["certificate-dir"].startswith("/data/") and volume in SERVICES["airflow-worker"]["volumes"]
 
 
 @pytest.fixture(scope="module")

@@ -158,7 +158,7 @@ def load_registry(directory: Path | None = None) -> dict[str, Kpi]:
 def _fingerprint(directory: Path) -> tuple:
     """Changes whenever a definition or SQL file does, so an edited catalogue is read again."""
     files = sorted(path for path in directory.glob("*/*") if path.is_file())
-    return tuple((str(path), path.stat().st_mtime_ns, path.stat().st_size) for path in files)
+    return tuple((str(path), stat.st_mtime_ns, stat.st_size) for path in files for stat in [path.stat()])
 
 
 @lru_cache(maxsize=8)

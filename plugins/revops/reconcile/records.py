@@ -123,7 +123,7 @@ def typed_objects(conn: sa.Connection, build_id: str) -> TypedObjects:
                 payloads[name] = pd.Series(pd.NA, index=payloads.index, dtype=object)
         timezone = naive_timezones.get(f"{source}.{object_name}", "UTC")
         frame, reasons = type_records(payloads, spec, timezone)
-        reasons = _flag_unexpected_cells(frame, reasons)
+        reasons = _flag_reader_marks(frame, reasons)
         bad = reasons.notna()
         quarantined.append(
             pd.DataFrame(
@@ -148,7 +148,7 @@ def typed_objects(conn: sa.Connection, build_id: str) -> TypedObjects:
     return TypedObjects(frames, pd.concat(quarantined, ignore_index=True), counts)
 
 
-def _flag_unexpected_cells(frame: pd.DataFrame, reasons: pd.Series) -> pd.Series:
+def _flag_reader_marks(frame: pd.DataFrame, reasons: pd.Series) -> pd.Series:
     """Add the problems the CSV reader marked rows with (see `revops.extract.csv_source`)."""
     marks = {
         UNEXPECTED_CELLS: lambda cells: "row has cells beyond the header",

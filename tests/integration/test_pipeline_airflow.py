@@ -20,7 +20,7 @@ import pypdf
 import pytest
 import sqlalchemy as sa
 
-from revops.devtools.airflow_runner import prepare_airflow, run_dag
+from revops.devtools.airflow_runner import run_dag
 from revops.devtools.mail_sink import mail_sink
 from revops.kpis.registry import load_registry
 from revops.periods import period_containing
@@ -37,9 +37,8 @@ AUDIENCES = list(load_audiences())  # one PDF and one e-mail per recipient for e
 
 
 @pytest.fixture(scope="module")
-def pipeline_run(small_world):
+def pipeline_run(small_world, airflow_metadata):
     settings = Settings.from_env()
-    prepare_airflow(settings.data_dir)
     as_of = small_world.config.as_of
     with mail_sink(settings.data_dir / "outbox") as sink, running_sandbox(small_world) as sandbox:
         os.environ[f"AIRFLOW_CONN_{SMTP_CONN_ID.upper()}"] = sink.airflow_connection()

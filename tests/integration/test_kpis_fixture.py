@@ -93,3 +93,34 @@ def test_funnel_stages_count_each_prospect_once_per_stage(results):
 
 def test_an_opportunity_stage_nobody_entered_gives_no_data(results):
     assert total(results, "opportunity_stage_conversion.demo_to_proposal", 3) == (0, 0, None, "no_data")
+
+
+def test_cycle_length_and_time_in_stage_from_the_stage_history(results):
+    # March's one counted win: Ana's deal, created 28 Jan, closed 1 Mar: 32 days (the test
+    # deal closed in March too and is left out). One value is its own median and P90.
+    assert total(results, "sales_cycle_length", 3)[:3] == (32, 1, 32.0)
+    assert total(results, "sales_cycle_length.p90", 3)[2] == 32.0
+    # June's only close was a loss: no cycle to measure.
+    assert total(results, "sales_cycle_length", 6)[1:] == (0, None, "no_data")
+    # Ana's deal: Demo 2 Feb 09:00 -> Proposal 9 Feb 09:00 = 7 days; going back to Demo on
+    # 12 Feb does not start a second stay. Proposal 9 Feb -> Negotiation 20 Feb = 11 days.
+    # Negotiation 20 Feb 09:00 -> Closed Won 1 Mar 10:00 = 9 days and 1 hour.
+    assert total(results, "time_in_stage.demo", 3)[2] == pytest.approx(7.0)
+    assert total(results, "time_in_stage.proposal", 3)[2] == pytest.approx(11.0)
+    assert total(results, "time_in_stage.negotiation", 3)[2] == pytest.approx(9 + 1 / 24)
+    # Dan's lost deal: Demo 1 Jun 12:00 -> Closed Lost 30 Jun 08:00 = 28 days 20 hours.
+    assert total(results, "time_in_stage.demo", 6)[2] == pytest.approx(28 + 20 / 24)
+    assert total(results, "time_in_stage.proposal", 6)[1:] == (0, None, "no_data")
+
+
+def test_data_quality_of_the_prospects(results):
+    # January's prospects: Ana (lead + contact), Dan (two leads + a contact), Fay and Gus
+    # (one contact each): 3 of 7 records were merged into another's prospect.
+    assert total(results, "duplicate_record_rate", 1)[:2] == (3, 7)
+    # Gus's analytics source is mapped nowhere: 1 of the 4 has no source.
+    assert total(results, "prospects_without_source", 1)[:2] == (1, 4)
+    # February: Bo (one lead) and Cara (lead + contact; her UTM tags give the source).
+    assert total(results, "duplicate_record_rate", 2)[:2] == (1, 3)
+    assert total(results, "prospects_without_source", 2)[:2] == (0, 2)
+    # March's only prospect is Eve's test record: nothing to measure.
+    assert total(results, "duplicate_record_rate", 3)[1:] == (0, None, "no_data")

@@ -42,12 +42,19 @@ Id,Name,StageName,Amount,CloseDate,IsClosed,IsWon,LeadSource,OwnerId,CreatedDate
 006Z1,Existing account upsell,Proposal,8000,2026-12-01,false,false,Upsell,005R2,2026-04-01T09:00:00.000+0000,2026-04-01T09:00:00.000+0000,false,NA,SMB
 """
 
-# Exported in New York local time, without an offset (reconciliation.yaml says so).
+# Exported in New York local time, without an offset (reconciliation.yaml says so). Ana's
+# deal went back from proposal to demo and forward again: each stage keeps its first entry.
 SALESFORCE_OPPORTUNITY_HISTORY = """\
 Id,OpportunityId,StageName,CreatedDate,Amount,IsDeleted
 008A1,006A1,Prospecting,2026-01-28 07:00:00,12000,false
+008A3,006A1,Demo,2026-02-02 09:00:00,12000,false
+008A4,006A1,Proposal,2026-02-09 09:00:00,12000,false
+008A5,006A1,Demo,2026-02-12 09:00:00,12000,false
+008A6,006A1,Proposal,2026-02-16 09:00:00,12000,false
+008A7,006A1,Negotiation,2026-02-20 09:00:00,12000,false
 008A2,006A1,Closed Won,2026-03-01 10:00:00,12000,false
 008D1,006D2,Prospecting,2026-05-20 12:00:00,,false
+008D3,006D2,Demo,2026-06-01 12:00:00,,false
 008D2,006D2,Closed Lost,2026-06-30 08:00:00,,false
 """
 

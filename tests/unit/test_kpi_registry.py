@@ -85,6 +85,8 @@ GOOD_DEFINITION = (
         (("perspective:", "perspectve:"), r":5: unknown key 'perspectve'; did you mean 'perspective'\?"),
         (("owner: x\n", ""), r":1: missing 'owner'"),
         (("kind: rate", "kind: rat"), r":8: kind must be one of"),
+        (("unit: percent", "unit: pct"), r":6: unit must be one of \('percent', 'currency', 'days'\)"),
+        (("direction: higher_is_better", "direction: up"), r":7: direction must be one of"),
         (
             ("unit: percent", "unit: [percent"),
             r":7: not valid YAML: .*expected .,. or .\].*\(while parsing a flow sequence\)",

@@ -35,11 +35,11 @@ ROWS = [
 ]
 
 
-def _results(rows) -> ScorecardResults:
+def _results(rows, kpi_id: str = "win_rate_count") -> ScorecardResults:
     frame = pd.DataFrame(
         [
             {
-                "kpi_id": "win_rate_count",
+                "kpi_id": kpi_id,
                 "kpi_version": 1,
                 "period_start": period.start,
                 "dimension": dimension,
@@ -98,6 +98,17 @@ def test_when_other_segments_moved_the_other_way_the_sentence_says_so():
     mover = Mover(load_registry()["win_rate_count"], WEEK, 21 / 60, 0.30, "on_target")
     sentence = driver_sentence(mover, _results(rows), "region", {"EMEA": "Europe"})
     assert sentence == "By region, Europe drove it (+10.0 pts); the other segments together moved -5.0 pts."
+
+
+def test_a_median_moves_without_a_named_driver():
+    # A median's change does not split into segments' shares, so no segment is credited.
+    # The same rows (a median of 30 days before, 40 now) would name EMEA for a rate.
+    kpi = load_registry()["sales_cycle_length"]
+    mover = Mover(kpi, WEEK, 40.0, 30.0, "watch")
+    assert mover_sentence(mover) == (
+        "Sales cycle length (median) moved most: up 10.0 days to 40.0 days (26 Oct against 19 Oct)."
+    )
+    assert driver_sentence(mover, _results(ROWS, "sales_cycle_length"), "region", {}) is None
 
 
 def test_status_sentences_count_judged_kpis_and_name_the_rest():

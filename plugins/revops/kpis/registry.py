@@ -27,7 +27,11 @@ from revops.settings import SQL_DIR
 
 KPI_DIR = SQL_DIR / "kpis"
 STATUSES = ("proposed", "published", "retired")
-KINDS = ("rate", "ratio")
+# rate and ratio: numerator / denominator, which add up across segments. quantile: the SQL
+# returns the quantile itself as the numerator (denominator 1); it does not add up.
+KINDS = ("rate", "ratio", "quantile")
+UNITS = ("percent", "currency", "days")
+DIRECTIONS = ("higher_is_better", "lower_is_better")
 PERSPECTIVES = ("financial", "customer", "internal_process", "learning_and_growth")
 # What a definition.yaml may say; anything else is a typo and refused with its line.
 REQUIRED_DEFINITION_KEYS = (
@@ -90,6 +94,11 @@ class Kpi:
     versions: tuple[KpiVersion, ...]
     parameters: dict[str, object] = field(default_factory=dict)  # bound into the SQL
     family: str | None = None  # the definition a variant belongs to
+
+    @property
+    def additive(self) -> bool:
+        """Segments' numerators and denominators sum to the total's (not so for a quantile)."""
+        return self.kind != "quantile"
 
     def usable_versions(self) -> tuple[KpiVersion, ...]:
         """Versions whose SQL takes every parameter this KPI sets beyond the family default."""
@@ -190,10 +199,10 @@ def load_kpis(definition_path: Path) -> list[Kpi]:
     folder = definition_path.parent
     if spec["id"] != folder.name:
         raise ConfigError(f"{location(spec, 'id')}: id {spec['id']!r} differs from its folder")
-    if spec["kind"] not in KINDS:
-        raise ConfigError(f"{location(spec, 'kind')}: kind must be one of {KINDS}")
-    if spec["perspective"] not in PERSPECTIVES:
-        raise ConfigError(f"{location(spec, 'perspective')}: perspective must be one of {PERSPECTIVES}")
+    choices = {"kind": KINDS, "unit": UNITS, "direction": DIRECTIONS, "perspective": PERSPECTIVES}
+    for key, allowed in choices.items():
+        if spec[key] not in allowed:
+            raise ConfigError(f"{location(spec, key)}: {key} must be one of {allowed}")
     defaults = _parameters(location(spec, "parameters"), spec.get("parameters") or {})
     base = Kpi(
         id=spec["id"],

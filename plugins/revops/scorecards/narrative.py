@@ -1,7 +1,7 @@
 """The few sentences at the top of a scorecard: what moved most, which segment drove it, and
 what stands below its threshold. Generated from the numbers, never written by hand.
 
-Which segment drove a change: every KPI here is a ratio of sums (numerator / denominator),
+Which segment drove a change: a rate or ratio KPI is a ratio of sums (numerator / denominator),
 so its value is the sum over segments of numerator_s / denominator_total. The change from the
 previous period therefore splits exactly into one term per segment:
 
@@ -9,6 +9,7 @@ previous period therefore splits exactly into one term per segment:
 
 and the terms add up to the total change. The segment with the largest term in the direction
 of the change is the one that drove it (mix and rate effects together, as a reader means it).
+A quantile (a median cycle length) has no such split, so no driver is named for it.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ def driver_sentence(
     mover: Mover, results: ScorecardResults, dimension: str, labels: dict[str, str]
 ) -> str | None:
     """'EMEA drove most of it (+5.1 pts of +8.7 pts).', or None when no segment data exists."""
+    if not mover.kpi.additive:  # a median's change does not split into segments' shares
+        return None
     before_period = mover.period.previous()
     now, before = results.total(mover.kpi, mover.period), results.total(mover.kpi, before_period)
     if not now or not before:
@@ -126,4 +129,6 @@ def _amount(unit: str, value: float) -> str:
         return f"{value * 100:+.1f} pts"
     if unit == "currency":
         return f"{'+' if value >= 0 else '-'}${abs(value):,.0f}"
+    if unit == "days":
+        return f"{value:+,.1f} days"
     return f"{value:+,.2f}"

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from revops.periods import Period
+from revops.synthetic.catalog import OPPORTUNITY_STAGES
 from revops.synthetic.world import World
 
 
@@ -134,6 +135,54 @@ def average_won_deal_size_rolling_12m(world: World, period: Period):
     return float(kept["amount"].sum()), len(kept)
 
 
+def sales_cycle_length(world: World, period: Period, quantile: float = 0.5):
+    """(quantile of whole days from creation to close of the deals won in the period, 1)."""
+    won = _closed_in_period(world, period).query("is_won")
+    days = (won["close_date"] - won["created_at"].dt.normalize()).dt.days
+    return _quantile(days, quantile)
+
+
+def time_in_stage(world: World, period: Period, stage: str, quantile: float = 0.5):
+    """(quantile of days from first entering the stage to first entering a later one, 1), over
+    the deals closed in the period; straight from the stage-history export."""
+    order = {name: n for n, name in enumerate([*OPPORTUNITY_STAGES, "Closed Won", "Closed Lost"])}
+    closed = _closed_in_period(world, period)["opportunity_id"]
+    history = world.salesforce["OpportunityHistory"]
+    history = history[history["OpportunityId"].isin(closed)]
+    first = (
+        history.assign(at=history["CreatedDate"].dt.floor("s"), order=history["StageName"].map(order))
+        .sort_values("at")
+        .drop_duplicates(["OpportunityId", "StageName"])
+    )
+    entered = first[first["StageName"] == stage]
+    later = first.merge(entered[["OpportunityId", "at", "order"]], on="OpportunityId", suffixes=("", "_in"))
+    later = later[(later["order"] > later["order_in"]) & (later["at"] >= later["at_in"])]
+    left = later.groupby("OpportunityId").agg(left=("at", "min"), entered=("at_in", "first"))
+    return _quantile((left["left"] - left["entered"]).dt.total_seconds() / 86400, quantile)
+
+
+def _quantile(values: pd.Series, quantile: float):
+    """(the interpolated quantile, 1), or (0, 0) when there is nothing to measure."""
+    if values.empty:
+        return 0.0, 0
+    return float(np.quantile(values.to_numpy(dtype=float), quantile)), 1
+
+
+def prospects_without_source(world: World, period: Period):
+    """(prospects first seen in the period whose records carry no usable source, all of them)."""
+    prospects = world.truth_prospects
+    cohort = prospects[_in_period(prospects["created_at"], period)]
+    return int((cohort["channel"] == "unmapped").sum()), len(cohort)
+
+
+def duplicate_record_rate(world: World, period: Period):
+    """(records beyond the first per prospect, all records) of the prospects first seen in the period."""
+    prospects = world.truth_prospects
+    cohort = prospects[_in_period(prospects["created_at"], period)]
+    records = cohort["salesforce_leads"] + cohort["in_hubspot"].astype(int)
+    return int((records - 1).sum()), int(records.sum())
+
+
 def truth_value(kpi_id: str, world: World, period: Period, parameters: dict | None = None):
     """(numerator, denominator, value) of a KPI's ground truth for a period."""
     family = kpi_id.split(".")[0]
@@ -151,6 +200,10 @@ TRUTH = {
     "average_won_deal_size": average_won_deal_size,
     "revenue_contribution_converted_leads": revenue_contribution_converted_leads,
     "average_won_deal_size_rolling_12m": average_won_deal_size_rolling_12m,
+    "sales_cycle_length": sales_cycle_length,
+    "time_in_stage": time_in_stage,
+    "prospects_without_source": prospects_without_source,
+    "duplicate_record_rate": duplicate_record_rate,
 }
 
 

@@ -124,3 +124,17 @@ def test_data_quality_of_the_prospects(results):
     assert total(results, "prospects_without_source", 2)[:2] == (0, 2)
     # March's only prospect is Eve's test record: nothing to measure.
     assert total(results, "duplicate_record_rate", 3)[1:] == (0, None, "no_data")
+
+
+def test_stale_opportunities_at_each_months_end(results):
+    # The upsell (created 1 Apr, no stage history, still open) is measured from its creation.
+    # End of April: 30 days old, not stale; it is the only open deal: 0 of 1.
+    assert total(results, "stale_opportunity_share", 4)[:2] == (0, 1)
+    # End of May: 61 days, stale. Dan's deal (created 20 May) is open and fresh: 1 of 2.
+    assert total(results, "stale_opportunity_share", 5)[:2] == (1, 2)
+    # By amount: the upsell's $8,000 of $8,000 (Dan's deal has no amount and weighs 0).
+    assert total(results, "stale_opportunity_share.amount", 5)[:2] == (8000, 8000)
+    # End of June: Dan's deal closed on 30 June, so only the upsell is open: 1 of 1.
+    assert total(results, "stale_opportunity_share", 6)[:2] == (1, 1)
+    # End of March: nothing open (Ana's deal closed 1 Mar; the test deal does not count).
+    assert total(results, "stale_opportunity_share", 3)[1:] == (0, None, "no_data")

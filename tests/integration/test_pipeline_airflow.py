@@ -233,6 +233,25 @@ def test_score_velocity_follows_the_true_score_history(pipeline_run, small_world
     assert (known["change_7d"] > 0).sum() > 10
 
 
+def test_lead_score_validity_equals_the_ground_truth(pipeline_run, small_world):
+    """The KPI of the score snapshots (test_kpis checks the others on CSV exports)."""
+    kpi = load_registry()["lead_score_validity"]
+    with get_engine().connect() as conn:
+        totals = read_frame(
+            conn,
+            "select period_start, numerator, denominator from marts.kpi_results "
+            "where kpi_id = :k and grain = 'month' and dimension = 'total' and scope = 'all'",
+            {"k": kpi.id},
+        )
+    checked = 0
+    for row in totals.itertuples():
+        month = period_containing("month", row.period_start)
+        wins, pairs, _ = truth_value(kpi.id, small_world, month, kpi.parameters)
+        assert (row.numerator, row.denominator) == (pytest.approx(wins), pairs), month
+        checked += pairs > 0
+    assert checked >= 6
+
+
 def test_the_hot_prospect_lists_are_written_per_region(pipeline_run):
     details = _ledger("revops_score_snapshot")["details"]
     files = details["hot_prospects"]["files"]

@@ -85,7 +85,10 @@ GOOD_DEFINITION = (
         (("perspective:", "perspectve:"), r":5: unknown key 'perspectve'; did you mean 'perspective'\?"),
         (("owner: x\n", ""), r":1: missing 'owner'"),
         (("kind: rate", "kind: rat"), r":8: kind must be one of"),
-        (("unit: percent", "unit: pct"), r":6: unit must be one of \('percent', 'currency', 'days'\)"),
+        (
+            ("unit: percent", "unit: pct"),
+            r":6: unit must be one of \('percent', 'currency', 'days', 'ratio'\)",
+        ),
         (("direction: higher_is_better", "direction: up"), r":7: direction must be one of"),
         (
             ("unit: percent", "unit: [percent"),

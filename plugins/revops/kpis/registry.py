@@ -28,9 +28,11 @@ from revops.settings import SQL_DIR
 KPI_DIR = SQL_DIR / "kpis"
 STATUSES = ("proposed", "published", "retired")
 # rate and ratio: numerator / denominator, which add up across segments. quantile: the SQL
-# returns the quantile itself as the numerator (denominator 1); it does not add up.
-KINDS = ("rate", "ratio", "quantile")
-UNITS = ("percent", "currency", "days")
+# returns the quantile itself as the numerator (denominator 1). auc: pairs ranked right
+# over all converter / non-converter pairs. Neither of the last two adds up across segments.
+KINDS = ("rate", "ratio", "quantile", "auc")
+ADDITIVE_KINDS = ("rate", "ratio")
+UNITS = ("percent", "currency", "days", "ratio")
 DIRECTIONS = ("higher_is_better", "lower_is_better")
 PERSPECTIVES = ("financial", "customer", "internal_process", "learning_and_growth")
 # What a definition.yaml may say; anything else is a typo and refused with its line.
@@ -97,8 +99,8 @@ class Kpi:
 
     @property
     def additive(self) -> bool:
-        """Segments' numerators and denominators sum to the total's (not so for a quantile)."""
-        return self.kind != "quantile"
+        """Segments' numerators and denominators sum to the total's (not so for a median)."""
+        return self.kind in ADDITIVE_KINDS
 
     def usable_versions(self) -> tuple[KpiVersion, ...]:
         """Versions whose SQL takes every parameter this KPI sets beyond the family default."""

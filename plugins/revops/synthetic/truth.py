@@ -168,6 +168,52 @@ def _quantile(values: pd.Series, quantile: float):
     return float(np.quantile(values.to_numpy(dtype=float), quantile)), 1
 
 
+def stale_opportunity_share(world: World, period: Period, stale_days: int = 60, by_amount: bool = False):
+    """(stale, all) open opportunities at the period's end (or the cut-off): no stage entered
+    in the last stale_days. Counted, or weighed by amount (none counts 0)."""
+    end = min(pd.Timestamp(period.end_at), pd.Timestamp(world.config.as_of))
+    opps = world.truth_opportunities
+    open_at_end = opps[
+        ~opps["is_test"]
+        & (opps["created_at"] < end)
+        & ~(opps["is_closed"] & (opps["close_date"] < pd.Timestamp(period.end)))
+    ]
+    history = world.salesforce["OpportunityHistory"]
+    changes = history.assign(at=history["CreatedDate"].dt.floor("s"))
+    last_change = changes[changes["at"] < end].groupby("OpportunityId")["at"].max()
+    moved_at = open_at_end["opportunity_id"].map(last_change).fillna(open_at_end["created_at"])
+    stale = moved_at < end - timedelta(days=stale_days)
+    weight = open_at_end["amount"].fillna(0) if by_amount else pd.Series(1, index=open_at_end.index)
+    return float(weight[stale].sum()), float(weight.sum())
+
+
+def lead_score_validity(world: World, period: Period, score_after_days: int = 7, window_days: int = 90):
+    """(converter / non-converter pairs the score ranks right, ties half; all such pairs), by
+    counting pairs. Only prospects in HubSpot, whose score history the snapshots read back
+    in full (Salesforce does not track the score field in this world), that were scored
+    at all; a prospect who converted before the scoring moment is left out."""
+    prospects = world.truth_prospects
+    cohort = prospects[_in_period(prospects["created_at"], period) & prospects["in_hubspot"]]
+    scores = world.truth_scores[world.truth_scores["changed_at"] < pd.Timestamp(world.config.as_of)]
+    cohort = cohort[cohort["person"].isin(scores["person"])]
+    scored_at = cohort["created_at"] + timedelta(days=score_after_days)
+    first_opportunity = cohort["first_opportunity_created_at"]
+    cohort = cohort[~(first_opportunity <= scored_at)]
+    scored_at = scored_at[cohort.index]
+    history = scores.merge(pd.DataFrame({"person": cohort["person"], "scored_at": scored_at}), on="person")
+    known = history[history["changed_at"] <= history["scored_at"]].groupby("person")["score"].last()
+    score = cohort["person"].map(known).fillna(0).to_numpy()
+    converted = (
+        (cohort["first_opportunity_created_at"] < cohort["created_at"] + timedelta(days=window_days))
+        & (cohort["first_opportunity_created_at"] < pd.Timestamp(world.config.as_of))
+    ).to_numpy()
+    positives, negatives = score[converted], score[~converted]
+    above = (positives[:, None] > negatives[None, :]).sum()
+    tied = (positives[:, None] == negatives[None, :]).sum()
+    wins = above + 0.5 * tied
+    return float(wins), len(positives) * len(negatives)
+
+
 def prospects_without_source(world: World, period: Period):
     """(prospects first seen in the period whose records carry no usable source, all of them)."""
     prospects = world.truth_prospects
@@ -203,6 +249,8 @@ TRUTH = {
     "sales_cycle_length": sales_cycle_length,
     "time_in_stage": time_in_stage,
     "prospects_without_source": prospects_without_source,
+    "stale_opportunity_share": stale_opportunity_share,
+    "lead_score_validity": lead_score_validity,
     "duplicate_record_rate": duplicate_record_rate,
 }
 

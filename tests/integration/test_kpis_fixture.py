@@ -4,22 +4,42 @@ prospect converting in a later cycle, a deal without an amount."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 
 import pytest
 
 from revops.kpis.engine import TOTAL, compute_kpis
 from revops.periods import period_containing
+from revops.settings import CONFIG_DIR
 from tests.helpers import stage
 from tests.integration.test_reconcile_fixture import _write_exports
 
 MONTHS = {m: period_containing("month", date(2026, m, 1)) for m in range(1, 10)}
 
 
+# Monthly quotas. 005X9 is no user the CRM knows; 005R1's June target is zero.
+TARGETS = """\
+# fixture quotas
+owner_id,rep,month,target
+005R1,Rep One,2026-03,10000
+005R2,Rep Two,2026-03,20000
+005X9,Nobody Known,2026-03,6000
+005R1,Rep One,2026-06,0
+005R2,Rep Two,2026-06,5000
+"""
+
+
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     directory = tmp_path_factory.mktemp("kpi-fixture")
-    engine, _ = stage(f"duckdb:///{directory / 'warehouse.duckdb'}", _write_exports(directory / "exports"))
+    config = directory / "config"
+    shutil.copytree(CONFIG_DIR, config)
+    (config / "targets.csv").write_text(TARGETS)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("REVOPS_CONFIG_DIR", str(config))
+        exports = _write_exports(directory / "exports")
+        engine, _ = stage(f"duckdb:///{directory / 'warehouse.duckdb'}", exports)
     return compute_kpis(engine, list(MONTHS.values()), "fixture"), engine
 
 
@@ -138,3 +158,26 @@ def test_stale_opportunities_at_each_months_end(results):
     assert total(results, "stale_opportunity_share", 6)[:2] == (1, 1)
     # End of March: nothing open (Ana's deal closed 1 Mar; the test deal does not count).
     assert total(results, "stale_opportunity_share", 3)[1:] == (0, None, "no_data")
+
+
+def test_quota_attainment_against_the_targets_file(results):
+    # March: Rep One won Ana's $12,000 (the test deal is left out); Rep Two and the unknown
+    # 005X9 won nothing. 12,000 of 10,000 + 20,000 + 6,000.
+    assert total(results, "quota_attainment", 3)[:3] == (12000, 36000, pytest.approx(1 / 3))
+    frame, engine = results
+    march = frame[(frame["kpi_id"] == "quota_attainment") & (frame["period_start"] == MONTHS[3].start)]
+    regions = march[march["dimension"] == "region"].set_index("segment")
+    assert regions.loc["EMEA", "value"] == pytest.approx(1.2)  # a team over its target
+    assert regions.loc["unknown", ["numerator", "denominator"]].tolist() == [0, 6000]
+    # June: Rep One's zero target leaves him out; Rep Two won nothing of 5,000.
+    assert total(results, "quota_attainment", 6)[:3] == (0, 5000, 0.0)
+    # April: no targets at all, nothing to attain.
+    assert total(results, "quota_attainment", 4)[1:] == (0, None, "no_data")
+    # The week of 23 Feb to 1 Mar covers one day of March (1/31 of its 36,000) and holds the win.
+    week = period_containing("week", date(2026, 3, 1))
+    (row,) = (
+        compute_kpis(engine, [week], "fixture-week", kpi_ids=["quota_attainment"])
+        .query("dimension == @TOTAL")
+        .to_dict("records")
+    )
+    assert (row["numerator"], row["denominator"]) == (12000, pytest.approx(36000 / 31))

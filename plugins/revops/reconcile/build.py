@@ -23,6 +23,7 @@ from revops.reconcile.exclusions import opportunity_exclusions, prospect_exclusi
 from revops.reconcile.records import TypedObjects, typed_objects
 from revops.reconcile.sources import SourceMapping, utm_from_url
 from revops.reconcile.stages import OpportunityStages
+from revops.reconcile.targets import load_targets, targets_digest
 from revops.reconcile.timeline import build_timeline, initial_statuses
 from revops.warehouse import read_frame
 from revops.warehouse.load import replace_table
@@ -34,6 +35,7 @@ from revops.warehouse.schema import (
     prospect_stages,
     prospects,
     quarantine,
+    targets,
     users,
 )
 
@@ -65,6 +67,7 @@ class Staging:
     timeline: pd.DataFrame
     opportunity_stages: pd.DataFrame
     users: pd.DataFrame
+    targets: pd.DataFrame
 
 
 def build_staging(engine: sa.Engine, run_id: str) -> BuildResult:
@@ -74,7 +77,7 @@ def build_staging(engine: sa.Engine, run_id: str) -> BuildResult:
         if batches.empty:
             raise RuntimeError("raw layer holds no complete extract batch: run the extract first")
         data_cutoff = _data_cutoff(batches)
-        build_id = _build_id(batches, data_cutoff)
+        build_id = _build_id(batches, data_cutoff, targets_digest())
         typed = typed_objects(conn, build_id)
         staging = reconcile(typed)
         summary = _summary(typed, staging)
@@ -120,6 +123,7 @@ def reconcile(typed: TypedObjects) -> Staging:
                 "is_active": user_rows["IsActive"].astype("boolean"),
             }
         ).sort_values("user_id"),
+        targets=load_targets(),
     )
 
 
@@ -136,10 +140,10 @@ def _batches_in_use(conn: sa.Connection) -> pd.DataFrame:
     return pd.concat(keep, ignore_index=True)
 
 
-def _build_id(batches: pd.DataFrame, data_cutoff: datetime) -> str:
+def _build_id(batches: pd.DataFrame, data_cutoff: datetime, targets_sha256: str | None = None) -> str:
     """Names the input, not the runs that landed it: the content of each batch that holds
-    records, and the cut-off. A re-run after a failure that lands the same data as a clean
-    run gets the same build id, so its scorecard is the same, byte for byte."""
+    records, the cut-off and the targets file. A re-run after a failure that lands the same
+    data as a clean run gets the same build id, so its scorecard is the same, byte for byte."""
     landed = batches[batches["record_count"] > 0]
     parts = sorted(
         f"{source}.{name}:{content}"
@@ -148,6 +152,8 @@ def _build_id(batches: pd.DataFrame, data_cutoff: datetime) -> str:
         )
     )
     parts.append(f"cut-off:{pd.Timestamp(data_cutoff).isoformat()}")
+    if targets_sha256 is not None:
+        parts.append(f"targets:{targets_sha256}")
     return "B" + hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
@@ -338,6 +344,7 @@ def _write(
     replace_table(conn, prospect_stages, staging.timeline)
     replace_table(conn, opportunity_stages, staging.opportunity_stages)
     replace_table(conn, users, staging.users)
+    replace_table(conn, targets, staging.targets)
     replace_table(conn, quarantine, typed.quarantined.sort_values(["source", "object", "record_id"]))
     conn.execute(builds.delete().where(builds.c.build_id == build_id))
     conn.execute(

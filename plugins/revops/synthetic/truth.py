@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from revops.periods import Period
+from revops.settings import config_dir
 from revops.synthetic.catalog import OPPORTUNITY_STAGES
 from revops.synthetic.world import World
 
@@ -198,7 +199,7 @@ def lead_score_validity(world: World, period: Period, score_after_days: int = 7,
     cohort = cohort[cohort["person"].isin(scores["person"])]
     scored_at = cohort["created_at"] + timedelta(days=score_after_days)
     first_opportunity = cohort["first_opportunity_created_at"]
-    cohort = cohort[~(first_opportunity <= scored_at)]
+    cohort = cohort[~(first_opportunity <= scored_at) & (scored_at <= pd.Timestamp(world.config.as_of))]
     scored_at = scored_at[cohort.index]
     history = scores.merge(pd.DataFrame({"person": cohort["person"], "scored_at": scored_at}), on="person")
     known = history[history["changed_at"] <= history["scored_at"]].groupby("person")["score"].last()
@@ -212,6 +213,23 @@ def lead_score_validity(world: World, period: Period, score_after_days: int = 7,
     tied = (positives[:, None] == negatives[None, :]).sum()
     wins = above + 0.5 * tied
     return float(wins), len(positives) * len(negatives)
+
+
+def quota_attainment(world: World, period: Period):
+    """(won amount, target) over the reps with a target in the period, read from the targets
+    file with pandas: each month's target spread evenly over its days, then the period's
+    days summed."""
+    targets = pd.read_csv(config_dir() / "targets.csv", comment="#")
+    daily = []
+    for row in targets.itertuples():
+        days = pd.date_range(f"{row.month}-01", periods=pd.Period(row.month).days_in_month, freq="D")
+        daily.append(pd.DataFrame({"owner_id": row.owner_id, "day": days, "target": row.target / len(days)}))
+    days = pd.concat(daily)
+    quota = days[_on_dates(days["day"], period)].groupby("owner_id")["target"].sum()
+    quota = quota[quota > 0]
+    won = _closed_in_period(world, period).query("is_won").dropna(subset=["amount"])
+    won_by_rep = won.groupby("owner_id")["amount"].sum().reindex(quota.index, fill_value=0)
+    return float(won_by_rep.sum()), float(quota.sum())
 
 
 def prospects_without_source(world: World, period: Period):
@@ -251,6 +269,7 @@ TRUTH = {
     "prospects_without_source": prospects_without_source,
     "stale_opportunity_share": stale_opportunity_share,
     "lead_score_validity": lead_score_validity,
+    "quota_attainment": quota_attainment,
     "duplicate_record_rate": duplicate_record_rate,
 }
 

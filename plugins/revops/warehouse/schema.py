@@ -276,6 +276,15 @@ users = sa.Table(
     schema="staging",
 )
 
+targets = sa.Table(  # from the targets file (revops.reconcile.targets), with each build
+    "targets",
+    metadata,
+    sa.Column("owner_id", sa.String, nullable=False),
+    sa.Column("month", sa.Date, nullable=False),  # first day of the month
+    sa.Column("target", sa.Float, nullable=False),
+    schema="staging",
+)
+
 quarantine = sa.Table(
     "quarantine",
     metadata,

@@ -65,7 +65,8 @@ scored as (
     inner join score_then on cohort.prospect_id = score_then.prospect_id
     left join first_opportunity on cohort.prospect_id = first_opportunity.prospect_id
     where
-        (score_then.baseline_at is null or score_then.baseline_at <= cohort.scored_at)
+        cohort.scored_at <= :as_of
+        and (score_then.baseline_at is null or score_then.baseline_at <= cohort.scored_at)
         and (first_opportunity.first_opportunity_at is null or first_opportunity.first_opportunity_at > cohort.scored_at)
 ),
 

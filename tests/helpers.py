@@ -22,7 +22,7 @@ from revops.extract.salesforce import SalesforceSettings
 from revops.reconcile.build import BuildResult, build_staging
 from revops.warehouse import get_engine
 from revops.warehouse.load import append_frame
-from revops.warehouse.schema import prospect_identities, prospects
+from revops.warehouse.schema import builds, prospect_identities, prospects
 
 FAST = RetryPolicy(attempts=4, base_delay=0.01)  # retries without the production back-off
 
@@ -132,3 +132,10 @@ def add_prospects(engine, created: Mapping[str, datetime], source="hubspot", obj
                 }
             ),
         )
+
+
+def record_build(conn: sa.Connection, data_cutoff: datetime, build_id: str = "b1") -> None:
+    """A staging build row, for tests that write staging tables by hand: the KPI engine
+    reads the newest build's id and data cut-off."""
+    row = {"build_id": build_id, "data_cutoff": data_cutoff, "batch_ids": "[]", "summary": "{}"}
+    append_frame(conn, builds, pd.DataFrame([{**row, "built_at": data_cutoff}]))

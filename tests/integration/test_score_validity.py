@@ -13,8 +13,8 @@ from revops.periods import period_containing
 from revops.snapshots.velocity import refresh_velocity
 from revops.warehouse import get_engine
 from revops.warehouse.load import append_frame
-from revops.warehouse.schema import builds, opportunities
-from tests.helpers import add_prospects
+from revops.warehouse.schema import opportunities
+from tests.helpers import add_prospects, record_build
 from tests.integration.test_score_velocity import SETTINGS, snapshot, snapshot_with_history
 
 SEPTEMBER = period_containing("month", date(2026, 9, 1))
@@ -46,7 +46,7 @@ def results(any_warehouse_url):
     converted = {p: at for p, (_, _, at) in PROSPECTS.items() if at is not None}
     with engine.begin() as conn:
         append_frame(conn, opportunities, _opportunities(converted))
-        append_frame(conn, builds, pd.DataFrame([_build()]))
+        record_build(conn, CUTOFF)
     refresh_velocity(engine, SNAPSHOT_AT, SETTINGS)
     return compute_kpis(engine, [SEPTEMBER], "auc-test", kpi_ids=["lead_score_validity"])
 
@@ -66,10 +66,6 @@ def _opportunities(converted: dict[str, datetime]) -> pd.DataFrame:
             "is_excluded": False,
         }
     )
-
-
-def _build() -> dict:
-    return {"build_id": "b1", "data_cutoff": CUTOFF, "batch_ids": "[]", "summary": "{}", "built_at": CUTOFF}
 
 
 def test_the_area_under_the_curve_counts_pairs_ranked_right(results):

@@ -12,13 +12,14 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import sqlalchemy as sa
 
 from revops.configuration import read_config
 from revops.reconcile import identity
+from revops.reconcile.calendar import calendar_digest, load_calendars, working_hours
 from revops.reconcile.exclusions import opportunity_exclusions, prospect_exclusions
 from revops.reconcile.records import TypedObjects, typed_objects
 from revops.reconcile.sources import SourceMapping, utm_from_url
@@ -38,6 +39,7 @@ from revops.warehouse.schema import (
     targets,
     users,
 )
+from revops.warehouse.schema import working_hours as working_hours_table
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,7 @@ class Staging:
     opportunity_stages: pd.DataFrame
     users: pd.DataFrame
     targets: pd.DataFrame
+    working_hours: pd.DataFrame
 
 
 def build_staging(engine: sa.Engine, run_id: str) -> BuildResult:
@@ -77,16 +80,16 @@ def build_staging(engine: sa.Engine, run_id: str) -> BuildResult:
         if batches.empty:
             raise RuntimeError("raw layer holds no complete extract batch: run the extract first")
         data_cutoff = _data_cutoff(batches)
-        build_id = _build_id(batches, data_cutoff, targets_digest())
+        build_id = _build_id(batches, data_cutoff, targets_digest(), calendar_digest())
         typed = typed_objects(conn, build_id)
-        staging = reconcile(typed)
+        staging = reconcile(typed, data_cutoff)
         summary = _summary(typed, staging)
         _write(conn, build_id, run_id, data_cutoff, batches, summary, typed, staging)
     log.info("staging build %s (cut-off %s): %s", build_id, data_cutoff, json.dumps(summary))
     return BuildResult(build_id=build_id, data_cutoff=data_cutoff, summary=summary)
 
 
-def reconcile(typed: TypedObjects) -> Staging:
+def reconcile(typed: TypedObjects, data_cutoff: datetime) -> Staging:
     """The reconciliation rules, applied to typed records (no database involved)."""
     config = read_config("reconciliation")
     mapping = SourceMapping.load()
@@ -124,6 +127,7 @@ def reconcile(typed: TypedObjects) -> Staging:
             }
         ).sort_values("user_id"),
         targets=load_targets(),
+        working_hours=_working_days(prospect_rows, data_cutoff),
     )
 
 
@@ -140,10 +144,13 @@ def _batches_in_use(conn: sa.Connection) -> pd.DataFrame:
     return pd.concat(keep, ignore_index=True)
 
 
-def _build_id(batches: pd.DataFrame, data_cutoff: datetime, targets_sha256: str | None = None) -> str:
+def _build_id(
+    batches: pd.DataFrame, data_cutoff: datetime, targets_sha256: str | None, calendar_sha256: str | None
+) -> str:
     """Names the input, not the runs that landed it: the content of each batch that holds
-    records, the cut-off and the targets file. A re-run after a failure that lands the same
-    data as a clean run gets the same build id, so its scorecard is the same, byte for byte."""
+    records, the cut-off, the targets file and the business calendar. A re-run after a
+    failure that lands the same data as a clean run gets the same build id, so its
+    scorecard is the same, byte for byte."""
     landed = batches[batches["record_count"] > 0]
     parts = sorted(
         f"{source}.{name}:{content}"
@@ -154,7 +161,18 @@ def _build_id(batches: pd.DataFrame, data_cutoff: datetime, targets_sha256: str 
     parts.append(f"cut-off:{pd.Timestamp(data_cutoff).isoformat()}")
     if targets_sha256 is not None:
         parts.append(f"targets:{targets_sha256}")
+    if calendar_sha256 is not None:
+        parts.append(f"calendar:{calendar_sha256}")
     return "B" + hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def _working_days(prospect_rows: pd.DataFrame, data_cutoff: datetime) -> pd.DataFrame:
+    """The business calendar over every day a prospect's response can span: from the first
+    prospect's appearance to the cut-off, a day either side for time zones."""
+    if prospect_rows.empty:
+        return working_hours({}, data_cutoff.date(), data_cutoff.date())
+    first = pd.Timestamp(prospect_rows["created_at"].min()).date() - timedelta(days=1)
+    return working_hours(load_calendars(), first, pd.Timestamp(data_cutoff).date() + timedelta(days=1))
 
 
 def _data_cutoff(batches: pd.DataFrame) -> datetime:
@@ -345,6 +363,7 @@ def _write(
     replace_table(conn, opportunity_stages, staging.opportunity_stages)
     replace_table(conn, users, staging.users)
     replace_table(conn, targets, staging.targets)
+    replace_table(conn, working_hours_table, staging.working_hours)
     replace_table(conn, quarantine, typed.quarantined.sort_values(["source", "object", "record_id"]))
     conn.execute(builds.delete().where(builds.c.build_id == build_id))
     conn.execute(

@@ -39,8 +39,8 @@ def format_value(unit: str, value: float | None) -> str:
         return f"{value * 100:.1f}%"
     if unit == "currency":
         return f"${value:,.0f}"
-    if unit == "days":
-        return f"{value:,.1f} days"
+    if unit in ("days", "hours"):
+        return f"{value:,.1f} {unit}"
     return f"{value:,.2f}"
 
 
@@ -51,8 +51,8 @@ def change_text(unit: str, value: float | None, previous: float | None) -> str:
         return f"{(value - previous) * 100:+.1f} pts"
     if unit == "currency":
         return f"{'+' if value >= previous else '-'}${abs(value - previous):,.0f}"
-    if unit == "days":
-        return f"{value - previous:+,.1f} days"
+    if unit in ("days", "hours"):
+        return f"{value - previous:+,.1f} {unit}"
     return f"{value - previous:+,.2f}"
 
 

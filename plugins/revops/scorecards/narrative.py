@@ -129,6 +129,6 @@ def _amount(unit: str, value: float) -> str:
         return f"{value * 100:+.1f} pts"
     if unit == "currency":
         return f"{'+' if value >= 0 else '-'}${abs(value):,.0f}"
-    if unit == "days":
-        return f"{value:+,.1f} days"
+    if unit in ("days", "hours"):
+        return f"{value:+,.1f} {unit}"
     return f"{value:+,.2f}"

@@ -8,9 +8,11 @@ of people, stages and deals.
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from revops.periods import Period
 from revops.settings import config_dir
@@ -232,6 +234,73 @@ def quota_attainment(world: World, period: Period):
     return float(won_by_rep.sum()), float(quota.sum())
 
 
+def _mql_responses(world: World, period: Period) -> pd.DataFrame:
+    """Per prospect whose first MQL is in the period: its region, MQL time and the first SAL
+    of that cycle (NaT if none)."""
+    stages = world.truth_stages
+    mqls = stages[stages["stage"] == "mql"].sort_values(["person", "entered_at", "cycle"])
+    first = mqls.drop_duplicates("person")
+    cohort = first[_in_period(first["entered_at"], period)][["person", "cycle", "entered_at"]]
+    sals = stages[stages["stage"] == "sal"].groupby(["person", "cycle"])["entered_at"].min()
+    cohort = cohort.rename(columns={"entered_at": "mql_at"})
+    cohort["sal_at"] = [
+        sals.get((p, c), pd.NaT) for p, c in zip(cohort["person"], cohort["cycle"], strict=True)
+    ]
+    cohort["region"] = cohort["person"].map(world.truth_prospects.set_index("person")["region"])
+    return cohort
+
+
+def _calendars() -> dict:
+    with open(config_dir() / "business_calendar.yaml") as handle:
+        return yaml.safe_load(handle)["regions"]
+
+
+def _hours_between(calendar: dict, start: pd.Timestamp, end: pd.Timestamp) -> float:
+    """Working hours in [start, end) (naive UTC), walking the calendar's local days."""
+    if end <= start:
+        return 0.0
+    zone = ZoneInfo(calendar["timezone"])
+    weekdays = [["mon", "tue", "wed", "thu", "fri", "sat", "sun"].index(d) for d in calendar["days"]]
+    holidays = set(calendar.get("holidays") or [])
+    start_utc, end_utc = start.tz_localize("UTC"), end.tz_localize("UTC")
+    seconds = 0.0
+    for day in pd.date_range(start_utc.tz_convert(zone).date(), end_utc.tz_convert(zone).date(), freq="D"):
+        if day.weekday() not in weekdays or day.date() in holidays:
+            continue
+        opens, closes = (
+            pd.Timestamp(f"{day.date()} {clock}").tz_localize(zone) for clock in calendar["hours"]
+        )
+        seconds += max((min(end_utc, closes) - max(start_utc, opens)).total_seconds(), 0)
+    return seconds / 3600
+
+
+def _response_hours(world: World, responses: pd.DataFrame) -> list[float]:
+    calendars, as_of = _calendars(), pd.Timestamp(world.config.as_of)
+    return [
+        _hours_between(
+            calendars.get(region, calendars["default"]), mql_at, as_of if pd.isna(sal_at) else sal_at
+        )
+        for region, mql_at, sal_at in zip(
+            responses["region"], responses["mql_at"], responses["sal_at"], strict=True
+        )
+    ]
+
+
+def lead_response_time(world: World, period: Period, quantile: float = 0.5):
+    """(quantile of working hours from the first MQL to acceptance in that cycle, 1)."""
+    accepted = _mql_responses(world, period).dropna(subset=["sal_at"])
+    return _quantile(pd.Series(_response_hours(world, accepted), dtype=float), quantile)
+
+
+def lead_response_sla(world: World, period: Period, sla_hours: float = 24):
+    """(accepted within the SLA, decided): decided = accepted, or unaccepted past the SLA."""
+    responses = _mql_responses(world, period)
+    hours = pd.Series(_response_hours(world, responses), index=responses.index, dtype=float)
+    accepted = responses["sal_at"].notna()
+    decided = accepted | (hours > sla_hours)
+    return int((accepted & (hours <= sla_hours)).sum()), int(decided.sum())
+
+
 def prospects_without_source(world: World, period: Period):
     """(prospects first seen in the period whose records carry no usable source, all of them)."""
     prospects = world.truth_prospects
@@ -270,6 +339,8 @@ TRUTH = {
     "stale_opportunity_share": stale_opportunity_share,
     "lead_score_validity": lead_score_validity,
     "quota_attainment": quota_attainment,
+    "lead_response_time": lead_response_time,
+    "lead_response_sla": lead_response_sla,
     "duplicate_record_rate": duplicate_record_rate,
 }
 

@@ -285,6 +285,16 @@ targets = sa.Table(  # from the targets file (revops.reconcile.targets), with ea
     schema="staging",
 )
 
+working_hours = sa.Table(  # from the business calendar (revops.reconcile.calendar), with each build
+    "working_hours",
+    metadata,
+    sa.Column("region", sa.String, nullable=False),
+    sa.Column("day", sa.Date, nullable=False),  # the local working day
+    _ts("start_at", nullable=False),  # its opening and closing, UTC
+    _ts("end_at", nullable=False),
+    schema="staging",
+)
+
 quarantine = sa.Table(
     "quarantine",
     metadata,

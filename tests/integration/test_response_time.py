@@ -1,0 +1,121 @@
+"""Lead response time and its SLA in working hours, on a hand-built staging layer and a
+hand-written business calendar, on DuckDB and PostgreSQL. The hours are worked out in the
+comments."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pandas as pd
+import pytest
+
+from revops.kpis.engine import TOTAL, compute_kpis
+from revops.periods import period_containing
+from revops.reconcile.calendar import load_calendars, working_hours
+from revops.warehouse import get_engine
+from revops.warehouse.load import append_frame
+from revops.warehouse.schema import prospect_stages, prospects
+from revops.warehouse.schema import working_hours as working_hours_table
+from tests.helpers import record_build
+
+CALENDAR = """\
+regions:
+  EMEA: {timezone: Europe/London, days: [mon, tue, wed, thu, fri], hours: ["09:00", "17:30"],
+         holidays: [2026-03-27]}
+  NA: {timezone: America/New_York, days: [mon, tue, wed, thu, fri], hours: ["09:00", "17:00"]}
+  default: {timezone: UTC, days: [mon, tue, wed, thu, fri], hours: ["09:00", "17:00"]}
+"""
+WEEK = period_containing("week", date(2026, 3, 23))  # Mon 23 to Sun 29 March
+CUTOFF = datetime(2026, 4, 2)  # Thursday, midnight UTC
+
+# prospect: (region, excluded, [(cycle, stage, entered_at UTC)])
+PROSPECTS = {
+    # London: Thu 26 Mar 15:00-17:30 (2.5 h), Fri 27 a holiday, the weekend, then Mon 30 in
+    # summer time, open from 08:00 UTC: 08:00-10:00 (2 h). 4.5 h.
+    "a": ("EMEA", False, [(1, "mql", datetime(2026, 3, 26, 15)), (1, "sal", datetime(2026, 3, 30, 10))]),
+    # New York in summer time opens 13:00 UTC: Mon 8 h, Tue 8 h, Wed 13:00-14:00 1 h. 17 h.
+    "b": ("NA", False, [(1, "mql", datetime(2026, 3, 23, 12)), (1, "sal", datetime(2026, 3, 25, 14))]),
+    # Accepted before the MQL (back-dated): no time.
+    "c": ("EMEA", False, [(1, "mql", datetime(2026, 3, 24, 10)), (1, "sal", datetime(2026, 3, 24, 9, 30))]),
+    # No calendar of its own: the default one. Saturday, then Mon 09:00-09:30. 0.5 h.
+    "d": (
+        "unknown",
+        False,
+        [(1, "mql", datetime(2026, 3, 28, 10)), (1, "sal", datetime(2026, 3, 30, 9, 30))],
+    ),
+    # Never accepted. To the cut-off: Wed, Thu, Mon, Tue, Wed at 8.5 h (Fri a holiday): 42.5 h.
+    "e": ("EMEA", False, [(1, "mql", datetime(2026, 3, 25, 9))]),
+    # Never accepted: Fri 20:00-21:00 UTC (1 h), Mon, Tue, Wed 8 h each: 25 h.
+    "f": ("NA", False, [(1, "mql", datetime(2026, 3, 27, 20))]),
+    # Its first MQL was in February: not this week's cohort.
+    "h": (
+        "EMEA",
+        False,
+        [
+            (1, "mql", datetime(2026, 2, 10, 10)),
+            (2, "mql", datetime(2026, 3, 24, 10)),
+            (2, "sal", datetime(2026, 3, 24, 11)),
+        ],
+    ),
+    # A test record.
+    "i": ("EMEA", True, [(1, "mql", datetime(2026, 3, 24, 10)), (1, "sal", datetime(2026, 3, 24, 11))]),
+    # MQL on the London holiday, accepted on the Saturday: no working hour between them.
+    "k": ("EMEA", False, [(1, "mql", datetime(2026, 3, 27, 10)), (1, "sal", datetime(2026, 3, 28, 10))]),
+    # Accepted only in a later cycle: not accepted in its own. 7.5 h on Mon 23, then 8.5 h on
+    # six more working days to the cut-off: 58.5 h.
+    "j": ("EMEA", False, [(1, "mql", datetime(2026, 3, 23, 10)), (2, "sal", datetime(2026, 3, 24, 10))]),
+}
+
+
+@pytest.fixture
+def results(any_warehouse_url, tmp_path):
+    (tmp_path / "business_calendar.yaml").write_text(CALENDAR)
+    calendars = load_calendars(tmp_path / "business_calendar.yaml")
+    calendar = working_hours(calendars, date(2026, 2, 1), date(2026, 4, 3))
+    engine = get_engine(any_warehouse_url)
+    with engine.begin() as conn:
+        append_frame(conn, prospects, _prospects())
+        append_frame(conn, prospect_stages, _stages())
+        append_frame(conn, working_hours_table, calendar)
+        record_build(conn, CUTOFF)
+    kpi_ids = ["lead_response_time", "lead_response_sla", "lead_response_sla.48h"]
+    frame = compute_kpis(engine, [WEEK], "response-test", kpi_ids=kpi_ids)
+    return frame[frame["dimension"] == TOTAL].set_index("kpi_id")
+
+
+def _prospects() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "prospect_id": list(PROSPECTS),
+            "created_at": datetime(2026, 2, 1),
+            "region": [region for region, _, _ in PROSPECTS.values()],
+            "channel": "events",
+            "sub_channel": "webinar",
+            "record_count": 1,
+            "is_excluded": [excluded for _, excluded, _ in PROSPECTS.values()],
+        }
+    )
+
+
+def _stages() -> pd.DataFrame:
+    rows = [
+        (prospect, cycle, stage, at, "salesforce", prospect, "")
+        for prospect, (_, _, stages) in PROSPECTS.items()
+        for cycle, stage, at in stages
+    ]
+    return pd.DataFrame(
+        rows, columns=["prospect_id", "cycle", "stage", "entered_at", "source", "record_id", "flags"]
+    )
+
+
+def test_response_time_counts_working_hours_only(results):
+    # Accepted: a 4.5, b 17, c 0, d 0.5, k 0 -> the median of [0, 0, 0.5, 4.5, 17] is 0.5.
+    row = results.loc["lead_response_time"]
+    assert (row["numerator"], row["volume"]) == (pytest.approx(0.5), 5)
+
+
+def test_sla_counts_breaches_and_leaves_out_leads_still_inside_it(results):
+    # 24 h: a, b, c, d, k within; e (42.5 h), f (25 h) and j (58.5 h) breached: 5 of 8.
+    assert results.loc["lead_response_sla", ["numerator", "denominator"]].tolist() == [5, 8]
+    # 48 h: e and f are still inside it at the cut-off (pending), j breached: 5 of 6.
+    assert results.loc["lead_response_sla.48h", ["numerator", "denominator"]].tolist() == [5, 6]

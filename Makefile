@@ -31,6 +31,10 @@ test: $(INSTALLED)
 airflow: $(INSTALLED)
 	@$(BIN)/python -m revops.devtools.local_airflow
 
+## benchmark: each stage at 10k and 100k leads, with the baselines (docs/performance.md)
+benchmark: $(INSTALLED)
+	@$(BIN)/python -m benchmarks.harness --prospects 10000 100000 --write-docs
+
 ## lint: ruff (with Airflow's AIR rules) and sqlfluff
 lint: $(INSTALLED)
 	@$(BIN)/ruff check .

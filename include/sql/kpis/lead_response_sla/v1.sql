@@ -96,8 +96,8 @@ working_overlaps as (
     inner join working_hours
         on
             calendared.calendar_region = working_hours.region
-            and working_hours.end_at > calendared.mql_at
-            and working_hours.start_at < coalesce(calendared.sal_at, :as_of)
+            and calendared.mql_at < working_hours.end_at
+            and coalesce(calendared.sal_at, :as_of) > working_hours.start_at
 ),
 
 -- No overlap at all (a weekend, a holiday, a back-dated acceptance) is no working time.

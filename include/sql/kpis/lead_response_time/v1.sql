@@ -96,8 +96,8 @@ working_overlaps as (
     inner join working_hours
         on
             calendared.calendar_region = working_hours.region
-            and working_hours.end_at > calendared.mql_at
-            and working_hours.start_at < calendared.sal_at
+            and calendared.mql_at < working_hours.end_at
+            and calendared.sal_at > working_hours.start_at
 ),
 
 -- No overlap at all (a weekend, a holiday, a back-dated acceptance) is no working time.
@@ -114,8 +114,8 @@ responses as (
 final as (
     select
         segment,
-        percentile_cont(:quantile) within group (order by response_hours) as numerator,
         1 as denominator,
+        percentile_cont(:quantile) within group (order by response_hours) as numerator,
         count(*) as volume
     from responses
     group by segment

@@ -31,7 +31,9 @@ cohort as (
 score_then as (
     select
         cohort.prospect_id,
-        sum(case when score_changes.changed_at <= cohort.scored_at then score_changes.delta else 0 end) as score,
+        sum(
+            case when score_changes.changed_at <= cohort.scored_at then score_changes.delta else 0 end
+        ) as score,
         min(score_changes.changed_at) as first_change_at,
         min(case when score_changes.kind = 'baseline' then score_changes.changed_at end) as baseline_at
     from cohort
@@ -67,7 +69,10 @@ scored as (
     where
         cohort.scored_at <= :as_of
         and (score_then.baseline_at is null or score_then.baseline_at <= cohort.scored_at)
-        and (first_opportunity.first_opportunity_at is null or first_opportunity.first_opportunity_at > cohort.scored_at)
+        and (
+            first_opportunity.first_opportunity_at is null
+            or first_opportunity.first_opportunity_at > cohort.scored_at
+        )
 ),
 
 -- Mann-Whitney: a converter's average rank among the segment's scores (ties share ranks)

@@ -15,7 +15,7 @@ opportunities as (
 target_months as (
     select
         owner_id,
-        target,
+        target as monthly_target,
         month as month_start,
         cast(month + interval '1 month' as date) as month_end
     from targets
@@ -28,10 +28,13 @@ period_targets as (
         target_months.owner_id,
         users.region,
         sum(
-            target_months.target
-            * (least(target_months.month_end, :period_end) - greatest(target_months.month_start, :period_start))
+            target_months.monthly_target
+            * (
+                least(target_months.month_end, :period_end)
+                - greatest(target_months.month_start, :period_start)
+            )
             / (target_months.month_end - target_months.month_start)
-        ) as target
+        ) as period_target
     from target_months
     left join users on target_months.owner_id = users.user_id
     where
@@ -58,26 +61,26 @@ won_in_period as (
 reps as (
     select
         {{ segment_expression }} as segment,
-        target,
+        period_target,
         won_amount
     from (
         select
             period_targets.owner_id,
             period_targets.region,
             cast(null as varchar) as segment,
-            period_targets.target,
+            period_targets.period_target,
             coalesce(won_in_period.won_amount, 0) as won_amount
         from period_targets
         left join won_in_period on period_targets.owner_id = won_in_period.owner_id
     ) as rep_rows
-    where target > 0 {{ scope_filter }}
+    where period_target > 0 {{ scope_filter }}
 ),
 
 final as (
     select
         segment,
         sum(won_amount) as numerator,
-        sum(target) as denominator,
+        sum(period_target) as denominator,
         count(*) as volume
     from reps
     group by segment

@@ -21,8 +21,8 @@ won_in_period as (
 final as (
     select
         segment,
-        percentile_cont(:quantile) within group (order by cycle_days) as numerator,
         1 as denominator,
+        percentile_cont(:quantile) within group (order by cycle_days) as numerator,
         count(*) as volume
     from won_in_period
     group by segment

@@ -34,8 +34,8 @@ stage_visits as (
     inner join stage_entries as later
         on
             entered.opportunity_id = later.opportunity_id
-            and later.stage_order > entered.stage_order
-            and later.entered_at >= entered.entered_at
+            and entered.stage_order < later.stage_order
+            and entered.entered_at <= later.entered_at
     where entered.stage = :stage
     group by closed_in_period.segment, entered.opportunity_id, entered.entered_at
 ),
@@ -43,10 +43,10 @@ stage_visits as (
 final as (
     select
         segment,
+        1 as denominator,
         percentile_cont(:quantile) within group (
             order by extract(epoch from (left_at - entered_at)) / 86400.0
         ) as numerator,
-        1 as denominator,
         count(*) as volume
     from stage_visits
     group by segment

@@ -1,0 +1,372 @@
+"""The benchmark harness: each stage of the pipeline at growing sizes, each stage in its own
+process so its peak memory is its own, with the baselines measured in the same run.
+
+    .venv/bin/python -m benchmarks.harness [--prospects 10000 100000 1000000] [--write-docs]
+
+Per size, the synthetic world (leads, contacts, opportunities, stage and score history in
+proportion) is generated and its CSV exports landed in a fresh DuckDB warehouse; that setup
+is extraction and is not a stage here. Then, each in a child process:
+
+  reconcile    raw -> staging (the whole rebuild a reconcile run does)
+  kpis         the full KPI catalogue for one month, total and every dimension, stored
+  kpis_bare    the same SQL text run straight on the DuckDB connection: no engine around it
+  core_kpis    the engine on the five core KPIs the pandas baseline computes
+  pandas       the baseline: staging loaded whole into pandas, the same five KPIs grouped there
+  incremental  a day later: 1% of the leads changed, landed as an incremental batch, reconcile
+  scorecard_kpis    the executive scorecard's KPI results (its periods, trend and breakdowns)
+  scorecard_render  its view model and PDF
+
+Seconds are the stage's own work, timed inside the child after its imports; peak RSS is the
+child's high-water mark (VmHWM, which starts afresh at exec). The table goes to stdout; with
+--write-docs it also replaces the harness section of docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT_ROOT))
+
+MONTH_START = date(2026, 9, 1)
+CORE_KPIS = [
+    "win_rate_count",
+    "win_rate_amount",
+    "average_won_deal_size",
+    "revenue_contribution_converted_leads",
+    "lead_to_opportunity_rate",
+]
+CORE_DIMENSIONS = ["region", "segment", "channel"]
+STAGES = (
+    "reconcile", "kpis", "kpis_bare", "core_kpis", "pandas", "incremental",
+    "scorecard_kpis", "scorecard_render",
+)  # fmt: skip
+# Imported before a stage's clock starts, so its time is its work.
+WARM_UP = (
+    "revops.reconcile.build", "revops.kpis.engine", "revops.extract.landing", "revops.scorecards.view_model",
+    "revops.scorecards.render", "revops.warehouse",
+)  # fmt: skip
+DOCS = PROJECT_ROOT / "docs" / "performance.md"
+BEGIN, END = "<!-- harness:begin -->", "<!-- harness:end -->"
+
+
+# --- the stages (each runs in its own process) ------------------------------------------------
+
+
+def _engine(directory: Path) -> sa.Engine:
+    from revops.warehouse import get_engine
+
+    return get_engine(f"duckdb:///{directory / 'warehouse.duckdb'}")
+
+
+def _month():
+    from revops.periods import period_containing
+
+    return period_containing("month", MONTH_START)
+
+
+def stage_reconcile(directory: Path) -> dict:
+    from revops.reconcile.build import build_staging
+
+    engine = _engine(directory)
+    build_staging(engine, "benchmark")
+    with engine.connect() as conn:
+        records = conn.execute(sa.text("select count(*) from raw.records")).scalar_one()
+    return {"rows": records}
+
+
+def stage_kpis(directory: Path) -> dict:
+    from revops.kpis.engine import compute_kpis
+
+    return {"rows": len(compute_kpis(_engine(directory), [_month()], "benchmark"))}
+
+
+def stage_core_kpis(directory: Path) -> dict:
+    from revops.kpis.engine import compute_kpis
+
+    rows = compute_kpis(_engine(directory), [_month()], "benchmark", kpi_ids=CORE_KPIS)
+    totals = rows[rows["dimension"] == "total"].set_index("kpi_id")
+    return {"rows": len(rows), "totals": totals[["numerator", "denominator"]].to_dict("index")}
+
+
+def stage_kpis_bare(directory: Path) -> dict:
+    """Every KPI's SQL for the month, every dimension, fetched straight from DuckDB."""
+    from revops.kpis.engine import TOTAL, query_parameters, render_sql
+    from revops.kpis.registry import load_registry
+    from revops.kpis.scope import Scope
+
+    month, engine = _month(), _engine(directory)
+    with engine.connect() as conn:
+        cutoff = conn.execute(sa.text("select max(data_cutoff) from staging.builds")).scalar_one()
+        duck = conn.connection.dbapi_connection
+        rows = 0
+        for kpi in load_registry().values():
+            version = kpi.version_for(month.start)
+            if version is None:
+                continue
+            params = query_parameters(kpi, month, Scope(), cutoff)
+            for dimension in (TOTAL, *kpi.dimensions):
+                sql = re.sub(r"(?<!:):(\w+)", r"$\1", render_sql(version.sql, dimension, Scope()))
+                used = {name: params[name] for name in re.findall(r"\$(\w+)", sql)}
+                rows += len(duck.execute(sql, used).fetchall())
+    return {"rows": rows}
+
+
+def stage_pandas(directory: Path) -> dict:
+    """The straightforward baseline: load the staging tables whole, group by in pandas."""
+    from revops.warehouse import read_frame
+
+    month = _month()
+    with _engine(directory).connect() as conn:
+        prospects = read_frame(conn, "select * from staging.prospects")
+        opportunities = read_frame(conn, "select * from staging.opportunities")
+        cutoff = conn.execute(sa.text("select max(data_cutoff) from staging.builds")).scalar_one()
+    start, end = pd.Timestamp(month.start), pd.Timestamp(month.end)
+    opps = opportunities[~opportunities["is_excluded"]]
+    close = pd.to_datetime(opps["close_date"])
+    closed = opps[opps["is_closed"] & (close >= start) & (close < end)]
+    won = closed[closed["is_won"]]
+    priced = closed.dropna(subset=["amount"])
+    won_priced = priced[priced["is_won"]]
+    first_opportunity = (
+        opps[opps["is_from_converted_lead"]].groupby("prospect_id")["created_at"].min().rename("first_at")
+    )
+    cohort = prospects[
+        ~prospects["is_excluded"] & (prospects["created_at"] >= start) & (prospects["created_at"] < end)
+    ].join(first_opportunity, on="prospect_id")
+    cohort["converted"] = (cohort["first_at"] < cohort["created_at"] + timedelta(days=30)) & (
+        cohort["first_at"] < pd.Timestamp(cutoff)
+    )
+    totals = {
+        "win_rate_count": (len(won), len(closed)),
+        "win_rate_amount": (won_priced["amount"].sum(), priced["amount"].sum()),
+        "average_won_deal_size": (won_priced["amount"].sum(), len(won_priced)),
+        "revenue_contribution_converted_leads": (
+            won_priced.loc[won_priced["is_from_converted_lead"], "amount"].sum(),
+            won_priced["amount"].sum(),
+        ),
+        "lead_to_opportunity_rate": (int(cohort["converted"].sum()), len(cohort)),
+    }
+    rows = 0
+    for dimension in CORE_DIMENSIONS:
+        rows += len(closed.groupby(closed[dimension].fillna("unknown"))["is_won"].agg(["sum", "count"]))
+        rows += len(priced.groupby(priced[dimension].fillna("unknown"))["amount"].sum())
+        rows += len(
+            won_priced.groupby(won_priced[dimension].fillna("unknown"))["amount"].agg(["sum", "count"])
+        )
+        rows += len(cohort.groupby(cohort[dimension].fillna("unknown"))["converted"].agg(["sum", "count"]))
+    return {
+        "rows": rows,
+        "totals": {k: {"numerator": float(n), "denominator": float(d)} for k, (n, d) in totals.items()},
+    }
+
+
+def stage_incremental(directory: Path) -> dict:
+    """A day later: 1% of the leads changed upstream, landed as an incremental batch, and
+    the staging rebuilt. Landing is part of the stage (it is the day's new data)."""
+    from revops.extract.landing import BatchSpec, BatchWriter
+    from revops.reconcile.build import build_staging
+    from revops.warehouse import read_frame
+
+    engine = _engine(directory)
+    with engine.connect() as conn:
+        leads = read_frame(
+            conn, "select payload from raw.records where source = 'salesforce' and object = 'Lead'"
+        )["payload"]
+        cutoff = conn.execute(sa.text("select max(data_cutoff) from staging.builds")).scalar_one()
+    changed = [json.loads(p) for p in leads.iloc[::100]]
+    next_day = pd.Timestamp(cutoff) + timedelta(hours=12)
+    for record in changed:
+        record["SystemModstamp"] = next_day.isoformat()
+        record["Company"] = f"{record.get('Company') or ''} (renamed)"
+    spec = BatchSpec(
+        "salesforce",
+        "Lead",
+        "incremental",
+        cutoff,
+        next_day.to_pydatetime(),
+        "csv",
+        "Id",
+        "SystemModstamp",
+        "IsDeleted",
+    )
+    writer = BatchWriter(engine, spec, "benchmark-day-2")
+    writer.write_page(changed)
+    writer.complete(next_day.to_pydatetime())
+    build_staging(engine, "benchmark-day-2")
+    return {"rows": len(changed)}
+
+
+def _executive_week(engine: sa.Engine):
+    from revops.periods import period_containing
+    from revops.scorecards.audiences import load_audiences
+
+    with engine.connect() as conn:
+        cutoff = conn.execute(sa.text("select max(data_cutoff) from staging.builds")).scalar_one()
+    return load_audiences()["executive_weekly"], period_containing(
+        "week", (pd.Timestamp(cutoff) - timedelta(days=7)).date()
+    )
+
+
+def stage_scorecard_kpis(directory: Path) -> dict:
+    from revops.scorecards.view_model import compute_scorecard_results
+
+    engine = _engine(directory)
+    audience, week = _executive_week(engine)
+    return {"rows": compute_scorecard_results(engine, audience, week, "benchmark")}
+
+
+def stage_scorecard_render(directory: Path) -> dict:
+    from revops.scorecards.render import render_pdf
+    from revops.scorecards.view_model import build_view
+
+    engine = _engine(directory)
+    audience, week = _executive_week(engine)
+    os.environ.setdefault("REVOPS_EXTRACT_SOURCES", "csv")  # landed from CSV exports
+    with engine.connect() as conn:
+        view = build_view(conn, audience, week, "benchmark")
+    return {"rows": len(render_pdf(view))}
+
+
+# --- the parent: sizes, children, the table ---------------------------------------------------
+
+
+def prepare(prospects: int, directory: Path) -> dict:
+    from revops.synthetic.exports import write_csv_exports
+    from revops.synthetic.world import WorldConfig, generate_world
+    from tests.helpers import land_exports
+
+    started = time.perf_counter()
+    world = generate_world(WorldConfig(n_prospects=prospects, seed=5))
+    write_csv_exports(world, directory / "exports")
+    land_exports(_engine(directory), directory / "exports", "benchmark")
+    leads = len(world.salesforce["Lead"])
+    return {"seconds": time.perf_counter() - started, "leads": leads}
+
+
+def run_stage(name: str, directory: Path) -> dict:
+    """One stage in a child process; the child reports its seconds, peak RSS and rows."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.harness", "--stage", name, "--dir", str(directory)],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_in_child(name: str, directory: Path) -> dict:
+    for module in WARM_UP:
+        importlib.import_module(module)
+    started = time.perf_counter()
+    report = globals()[f"stage_{name}"](directory)
+    seconds = time.perf_counter() - started
+    return {**report, "seconds": seconds, "peak_rss_mib": _high_water_mib()}
+
+
+def _high_water_mib() -> float:
+    status = Path("/proc/self/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
+
+
+def measure(prospects: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        setup = prepare(prospects, directory)
+        stages = {name: run_stage(name, directory) for name in STAGES}
+    for kpi_id, pair in stages["core_kpis"]["totals"].items():  # the baseline must agree
+        expected = stages["pandas"]["totals"][kpi_id]
+        if abs(pair["numerator"] - expected["numerator"]) > 1e-6 * max(1, abs(expected["numerator"])):
+            raise AssertionError(
+                f"pandas baseline disagrees with the engine on {kpi_id}: {expected} != {pair}"
+            )
+    return {"prospects": prospects, "setup": setup, "stages": stages}
+
+
+def table(results: list[dict]) -> str:
+    python_start = "python -m benchmarks.harness --prospects " + " ".join(
+        str(r["prospects"]) for r in results
+    )
+    lines = [
+        f"`{python_start}`: seconds of each stage's own work (timed in its child process after",
+        "imports) and that child's peak RSS.",
+        "",
+        "| Stage | " + " | ".join(f"{r['setup']['leads']:,} leads" for r in results) + " |",
+        "|---|" + "---:|" * len(results),
+    ]
+    for name in STAGES:
+        cells = [
+            f"{r['stages'][name]['seconds']:.1f} s, {r['stages'][name]['peak_rss_mib']:,.0f} MiB"
+            for r in results
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "| Ratio | " + " | ".join(f"{r['setup']['leads']:,}" for r in results) + " |"]
+    lines.append("|---|" + "---:|" * len(results))
+    ratios = {
+        "KPI engine / bare DuckDB, same SQL": lambda s: s["kpis"]["seconds"] / s["kpis_bare"]["seconds"],
+        "pandas baseline / engine, five core KPIs": lambda s: (
+            s["pandas"]["seconds"] / s["core_kpis"]["seconds"]
+        ),
+        "incremental day (1% changed) / first reconcile": lambda s: (
+            s["incremental"]["seconds"] / s["reconcile"]["seconds"]
+        ),
+        "reconcile: raw records per second": lambda s: s["reconcile"]["rows"] / s["reconcile"]["seconds"],
+    }
+    for label, ratio in ratios.items():
+        lines.append(f"| {label} | " + " | ".join(f"{ratio(r['stages']):,.2f}" for r in results) + " |")
+    first, last = results[0], results[-1]
+    if len(results) > 1:
+        growth = last["setup"]["leads"] / first["setup"]["leads"]
+        lines += [
+            "",
+            f"Growth from {first['setup']['leads']:,} to {last['setup']['leads']:,} leads ({growth:,.0f}x):",
+        ]
+        for name in STAGES:
+            factor = last["stages"][name]["seconds"] / first["stages"][name]["seconds"]
+            lines.append(f"- {name}: {factor:,.1f}x the time")
+    return "\n".join(lines)
+
+
+def write_docs(text: str) -> None:
+    doc = DOCS.read_text()
+    before, rest = doc.split(BEGIN)
+    _, after = rest.split(END)
+    DOCS.write_text(f"{before}{BEGIN}\n{text}\n{END}{after}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prospects", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
+    parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.stage:
+        print(json.dumps(run_in_child(args.stage, args.dir), default=float))
+        return
+    results = []
+    for prospects in args.prospects:
+        results.append(measure(prospects))
+        print(json.dumps(results[-1], default=float), flush=True)
+    text = table(results)
+    print(text)
+    if args.write_docs:
+        write_docs(text)
+
+
+if __name__ == "__main__":
+    main()

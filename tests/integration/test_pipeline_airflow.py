@@ -368,6 +368,24 @@ def _add_new_data_and_a_new_kpi_version(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("REVOPS_KPI_DIR", str(catalogue))
 
 
+def test_a_replay_after_a_quota_change_refuses_and_says_why(pipeline_run, tmp_path, monkeypatch):
+    """The targets file is an input of the build: a scorecard made with the old quotas
+    cannot be rebuilt from the new ones, and the replay says which inputs could differ."""
+    import shutil
+
+    from revops.audit.reproduce import NotReproducibleError, reproduce
+    from revops.settings import config_dir
+
+    entry = _ledger(f"revops_scorecard__{AUDIENCE}")
+    changed = tmp_path / "config"
+    shutil.copytree(config_dir(), changed)
+    targets = (changed / "targets.csv").read_text()
+    (changed / "targets.csv").write_text(targets.replace(",180000\n", ",190000\n", 1))
+    monkeypatch.setenv("REVOPS_CONFIG_DIR", str(changed))
+    with pytest.raises(NotReproducibleError, match="the targets file or the business calendar has changed"):
+        reproduce(get_engine(), entry["entry_id"], f"duckdb:///{tmp_path / 'scratch.duckdb'}")
+
+
 def test_a_past_scorecard_reproduces_byte_for_byte_after_new_data_and_a_new_kpi_version(
     pipeline_run, tmp_path, monkeypatch
 ):

@@ -79,7 +79,10 @@ def reproduce(engine: sa.Engine, entry_id: str, scratch_url: str) -> Reproductio
     with definitions_as_of(entry["recorded_at"].date()):
         build = build_staging(scratch, entry["run_id"])
         if build.build_id != details["build_id"]:
-            raise NotReproducibleError(f"the batches rebuild as {build.build_id}, not {details['build_id']}")
+            raise NotReproducibleError(
+                f"the batches rebuild as {build.build_id}, not {details['build_id']}: the targets file "
+                "or the business calendar has changed since, or the build rules have"
+            )
         if details.get("velocity_as_of"):
             _copy_velocity(engine, scratch, naive_utc(details["velocity_as_of"]))
 

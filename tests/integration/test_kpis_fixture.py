@@ -181,3 +181,10 @@ def test_quota_attainment_against_the_targets_file(results):
         .to_dict("records")
     )
     assert (row["numerator"], row["denominator"]) == (12000, pytest.approx(36000 / 31))
+
+
+def test_a_won_deal_that_skipped_a_stage_is_flagged(results):
+    # Ana's deal went Prospecting -> Demo: Qualification was never entered. 1 of 1 won.
+    assert total(results, "stage_skip_rate", 3)[:2] == (1, 1)
+    # June's only close was a loss: nothing won to judge.
+    assert total(results, "stage_skip_rate", 6)[1:] == (0, None, "no_data")

@@ -164,6 +164,18 @@ def time_in_stage(world: World, period: Period, stage: str, quantile: float = 0.
     return _quantile((left["left"] - left["entered"]).dt.total_seconds() / 86400, quantile)
 
 
+def stage_skip_rate(world: World, period: Period, won_stage: str = "Closed Won"):
+    """(won deals missing a pipeline stage between their first and the win, won deals)."""
+    won = _closed_in_period(world, period).query("is_won")["opportunity_id"]
+    history = world.salesforce["OpportunityHistory"]
+    history = history[history["OpportunityId"].isin(won)]
+    order = {name: n for n, name in enumerate(OPPORTUNITY_STAGES)}
+    pipeline = history[history["StageName"].isin(list(order))]
+    entered = pipeline.groupby("OpportunityId")["StageName"].agg(lambda s: {order[x] for x in s})
+    skipped = sum(1 for stages in entered if len(stages) < len(OPPORTUNITY_STAGES) - min(stages))
+    return skipped, len(won)
+
+
 def _quantile(values: pd.Series, quantile: float):
     """(the interpolated quantile, 1), or (0, 0) when there is nothing to measure."""
     if values.empty:
@@ -341,6 +353,7 @@ TRUTH = {
     "quota_attainment": quota_attainment,
     "lead_response_time": lead_response_time,
     "lead_response_sla": lead_response_sla,
+    "stage_skip_rate": stage_skip_rate,
     "duplicate_record_rate": duplicate_record_rate,
 }
 

@@ -188,3 +188,19 @@ def test_a_won_deal_that_skipped_a_stage_is_flagged(results):
     assert total(results, "stage_skip_rate", 3)[:2] == (1, 1)
     # June's only close was a loss: nothing won to judge.
     assert total(results, "stage_skip_rate", 6)[1:] == (0, None, "no_data")
+
+
+def test_weighted_pipeline_by_the_stage_each_deal_was_in(results):
+    # End of February: Ana's $12,000 deal was open, last entered Negotiation (80%): 9,600.
+    assert total(results, "weighted_pipeline", 2)[:3] == (pytest.approx(9600), 1, pytest.approx(9600))
+    # End of May: the upsell ($8,000, no stage history, so its current stage, Proposal at
+    # 60%) and Dan's deal (no amount: weighs nothing). 4,800 over two open deals.
+    frame, _ = results
+    may = frame[
+        (frame["kpi_id"] == "weighted_pipeline")
+        & (frame["dimension"] == "total")
+        & (frame["period_start"] == MONTHS[5].start)
+    ].iloc[0]
+    assert (may["numerator"], may["volume"]) == (pytest.approx(4800), 2)
+    # End of March: nothing open.
+    assert total(results, "weighted_pipeline", 3)[1:] == (0, None, "no_data")

@@ -27,11 +27,12 @@ from revops.settings import SQL_DIR
 
 KPI_DIR = SQL_DIR / "kpis"
 STATUSES = ("proposed", "published", "retired")
-# rate and ratio: numerator / denominator, which add up across segments. quantile: the SQL
-# returns the quantile itself as the numerator (denominator 1). auc: pairs ranked right
-# over all converter / non-converter pairs. Neither of the last two adds up across segments.
-KINDS = ("rate", "ratio", "quantile", "auc")
-ADDITIVE_KINDS = ("rate", "ratio")
+# rate and ratio: numerator / denominator, which add up across segments. total: a sum (the
+# weighted pipeline) as the numerator, denominator 1; numerators add up. quantile: the
+# quantile itself as the numerator (denominator 1). auc: pairs ranked right over all
+# converter / non-converter pairs. Neither of the last two adds up across segments.
+KINDS = ("rate", "ratio", "total", "quantile", "auc")
+ADDITIVE_KINDS = ("rate", "ratio", "total")
 UNITS = ("percent", "currency", "days", "hours", "ratio")
 DIRECTIONS = ("higher_is_better", "lower_is_better")
 PERSPECTIVES = ("financial", "customer", "internal_process", "learning_and_growth")
@@ -99,7 +100,8 @@ class Kpi:
 
     @property
     def additive(self) -> bool:
-        """Segments' numerators and denominators sum to the total's (not so for a median)."""
+        """Segments' numerators sum to the total's, and so do their denominators unless the
+        KPI is a total (denominator 1). Not so for a median or an AUC."""
         return self.kind in ADDITIVE_KINDS
 
     def usable_versions(self) -> tuple[KpiVersion, ...]:

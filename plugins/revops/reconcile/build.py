@@ -36,6 +36,7 @@ from revops.warehouse.schema import (
     prospect_stages,
     prospects,
     quarantine,
+    stage_probabilities,
     targets,
     users,
 )
@@ -71,6 +72,7 @@ class Staging:
     users: pd.DataFrame
     targets: pd.DataFrame
     working_hours: pd.DataFrame
+    stage_probabilities: pd.DataFrame
 
 
 def build_staging(engine: sa.Engine, run_id: str) -> BuildResult:
@@ -128,6 +130,7 @@ def reconcile(typed: TypedObjects, data_cutoff: datetime) -> Staging:
         ).sort_values("user_id"),
         targets=load_targets(),
         working_hours=_working_days(prospect_rows, data_cutoff),
+        stage_probabilities=OpportunityStages.load().probability_frame(),
     )
 
 
@@ -364,6 +367,7 @@ def _write(
     replace_table(conn, users, staging.users)
     replace_table(conn, targets, staging.targets)
     replace_table(conn, working_hours_table, staging.working_hours)
+    replace_table(conn, stage_probabilities, staging.stage_probabilities)
     replace_table(conn, quarantine, typed.quarantined.sort_values(["source", "object", "record_id"]))
     conn.execute(builds.delete().where(builds.c.build_id == build_id))
     conn.execute(

@@ -1,4 +1,5 @@
-"""Opportunity stages: their order and which close a deal (`include/config/opportunity_stages.yaml`)."""
+"""Opportunity stages: their order, which close a deal and each one's win probability
+(`include/config/opportunity_stages.yaml`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ class OpportunityStages:
     closed: frozenset[str]
     won: frozenset[str]
     aliases: dict[str, str]
+    probability: dict[str, float]  # stage -> percent chance of closing won
 
     @classmethod
     def load(cls) -> OpportunityStages:
@@ -25,7 +27,12 @@ class OpportunityStages:
             closed=frozenset(s["name"] for s in stages if s.get("closed")),
             won=frozenset(s["name"] for s in stages if s.get("won")),
             aliases=dict(config.get("aliases") or {}),
+            probability={s["name"]: float(s["probability"]) for s in stages if "probability" in s},
         )
+
+    def probability_frame(self) -> pd.DataFrame:
+        """stage, probability: the rows of staging.stage_probabilities."""
+        return pd.DataFrame({"stage": list(self.probability), "probability": list(self.probability.values())})
 
     def canonical(self, stages: pd.Series) -> pd.Series:
         """Stage names with aliases resolved (Won -> Closed Won)."""

@@ -16,7 +16,7 @@ import yaml
 
 from revops.periods import Period
 from revops.settings import config_dir
-from revops.synthetic.catalog import OPPORTUNITY_STAGES
+from revops.synthetic.catalog import OPPORTUNITY_STAGES, STAGE_PROBABILITY
 from revops.synthetic.world import World
 
 
@@ -186,6 +186,17 @@ def _quantile(values: pd.Series, quantile: float):
 def stale_opportunity_share(world: World, period: Period, stale_days: int = 60, by_amount: bool = False):
     """(stale, all) open opportunities at the period's end (or the cut-off): no stage entered
     in the last stale_days. Counted, or weighed by amount (none counts 0)."""
+    open_at_end, end, changes = _open_at_end(world, period)
+    last_change = changes.groupby("OpportunityId")["at"].max()
+    moved_at = open_at_end["opportunity_id"].map(last_change).fillna(open_at_end["created_at"])
+    stale = moved_at < end - timedelta(days=stale_days)
+    weight = open_at_end["amount"].fillna(0) if by_amount else pd.Series(1, index=open_at_end.index)
+    return float(weight[stale].sum()), float(weight.sum())
+
+
+def _open_at_end(world: World, period: Period) -> tuple[pd.DataFrame, pd.Timestamp, pd.DataFrame]:
+    """The deals open at the period's end (or the cut-off, if sooner), that instant, and the
+    stage history recorded before it."""
     end = min(pd.Timestamp(period.end_at), pd.Timestamp(world.config.as_of))
     opps = world.truth_opportunities
     open_at_end = opps[
@@ -195,11 +206,22 @@ def stale_opportunity_share(world: World, period: Period, stale_days: int = 60, 
     ]
     history = world.salesforce["OpportunityHistory"]
     changes = history.assign(at=history["CreatedDate"].dt.floor("s"))
-    last_change = changes[changes["at"] < end].groupby("OpportunityId")["at"].max()
-    moved_at = open_at_end["opportunity_id"].map(last_change).fillna(open_at_end["created_at"])
-    stale = moved_at < end - timedelta(days=stale_days)
-    weight = open_at_end["amount"].fillna(0) if by_amount else pd.Series(1, index=open_at_end.index)
-    return float(weight[stale].sum()), float(weight.sum())
+    return open_at_end, end, changes[changes["at"] < end]
+
+
+def weighted_pipeline(world: World, period: Period):
+    """(sum of amount x the win probability of the stage each open deal was in, 1)."""
+    open_at_end, _end, changes = _open_at_end(world, period)
+    order = {name: n for n, name in enumerate([*OPPORTUNITY_STAGES, "Closed Won", "Closed Lost"])}
+    newest = (
+        changes.assign(order=changes["StageName"].map(order))
+        .sort_values(["at", "order"])
+        .groupby("OpportunityId")["StageName"]
+        .last()
+    )
+    stage = open_at_end["opportunity_id"].map(newest).fillna(open_at_end["stage"])
+    weighted = open_at_end["amount"].fillna(0) * stage.map(STAGE_PROBABILITY).fillna(0) / 100
+    return float(weighted.sum()), 1
 
 
 def lead_score_validity(world: World, period: Period, score_after_days: int = 7, window_days: int = 90):
@@ -354,6 +376,7 @@ TRUTH = {
     "lead_response_time": lead_response_time,
     "lead_response_sla": lead_response_sla,
     "stage_skip_rate": stage_skip_rate,
+    "weighted_pipeline": weighted_pipeline,
     "duplicate_record_rate": duplicate_record_rate,
 }
 

@@ -276,6 +276,14 @@ users = sa.Table(
     schema="staging",
 )
 
+stage_probabilities = sa.Table(  # from opportunity_stages.yaml, with each build
+    "stage_probabilities",
+    metadata,
+    sa.Column("stage", sa.String, primary_key=True),
+    sa.Column("probability", sa.Float, nullable=False),  # percent chance of closing won
+    schema="staging",
+)
+
 targets = sa.Table(  # from the targets file (revops.reconcile.targets), with each build
     "targets",
     metadata,

@@ -1,15 +1,16 @@
 """The few sentences at the top of a scorecard: what moved most, which segment drove it, and
 what stands below its threshold. Generated from the numbers, never written by hand.
 
-Which segment drove a change: a rate or ratio KPI is a ratio of sums (numerator / denominator),
-so its value is the sum over segments of numerator_s / denominator_total. The change from the
+Which segment drove a change: a rate, ratio or total KPI is a ratio of sums (numerator /
+denominator; a total's is 1), so its value is the sum over segments of
+numerator_s / denominator_total. The change from the
 previous period therefore splits exactly into one term per segment:
 
     contribution_s = numerator_s(now) / denominator(now) - numerator_s(before) / denominator(before)
 
 and the terms add up to the total change. The segment with the largest term in the direction
 of the change is the one that drove it (mix and rate effects together, as a reader means it).
-A quantile (a median cycle length) has no such split, so no driver is named for it.
+A median or an AUC has no such split, so no driver is named for it.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def driver_sentence(
     mover: Mover, results: ScorecardResults, dimension: str, labels: dict[str, str]
 ) -> str | None:
     """'EMEA drove most of it (+5.1 pts of +8.7 pts).', or None when no segment data exists."""
-    if not mover.kpi.additive:  # a median's change does not split into segments' shares
+    if not mover.kpi.additive:  # a median's or an AUC's change does not split into segments
         return None
     before_period = mover.period.previous()
     now, before = results.total(mover.kpi, mover.period), results.total(mover.kpi, before_period)

@@ -95,6 +95,7 @@ def reconcile(typed: TypedObjects, data_cutoff: datetime) -> Staging:
     """The reconciliation rules, applied to typed records (no database involved)."""
     config = read_config("reconciliation")
     mapping = SourceMapping.load()
+    stages = OpportunityStages.load()
     records = _identity_records(typed, mapping)
     records = identity.assign_prospect_ids(records, tuple(config["identity"]["fallbacks"]))
     records["cycle"] = identity.number_cycles(records)
@@ -103,8 +104,8 @@ def reconcile(typed: TypedObjects, data_cutoff: datetime) -> Staging:
     )
     records = records.sort_values(["source", "object", "record_id"], ignore_index=True)
     prospect_rows = identity.merge_prospects(records, mapping.unmapped_channel)
-    opportunity_rows = _opportunities(typed, records, prospect_rows, mapping)
-    stage_entries = _opportunity_stages(typed, opportunity_rows)
+    opportunity_rows = _opportunities(typed, records, prospect_rows, mapping, stages)
+    stage_entries = _opportunity_stages(typed, opportunity_rows, stages)
     timeline = build_timeline(
         records,
         prospect_rows,
@@ -130,7 +131,7 @@ def reconcile(typed: TypedObjects, data_cutoff: datetime) -> Staging:
         ).sort_values("user_id"),
         targets=load_targets(),
         working_hours=_working_days(prospect_rows, data_cutoff),
-        stage_probabilities=OpportunityStages.load().probability_frame(),
+        stage_probabilities=stages.probability_frame(),
     )
 
 
@@ -255,9 +256,10 @@ def _empty(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(pd.NA, index=frame.index, dtype=object)
 
 
-def _opportunities(typed: TypedObjects, records, prospect_rows, mapping: SourceMapping) -> pd.DataFrame:
+def _opportunities(
+    typed: TypedObjects, records, prospect_rows, mapping: SourceMapping, stages: OpportunityStages
+) -> pd.DataFrame:
     opps = typed[("salesforce", "Opportunity")]
-    stages = OpportunityStages.load()
     converted = records.dropna(subset=["converted_opportunity_id"]).drop_duplicates(
         "converted_opportunity_id"
     )
@@ -301,9 +303,10 @@ def _opportunities(typed: TypedObjects, records, prospect_rows, mapping: SourceM
     return frame.sort_values("opportunity_id", ignore_index=True)
 
 
-def _opportunity_stages(typed: TypedObjects, opportunity_rows: pd.DataFrame) -> pd.DataFrame:
+def _opportunity_stages(
+    typed: TypedObjects, opportunity_rows: pd.DataFrame, stages: OpportunityStages
+) -> pd.DataFrame:
     """When each opportunity first entered each stage (OpportunityHistory), in pipeline order."""
-    stages = OpportunityStages.load()
     history = typed[("salesforce", "OpportunityHistory")]
     history = history[history["OpportunityId"].isin(opportunity_rows["opportunity_id"])]
     frame = pd.DataFrame(

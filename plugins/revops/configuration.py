@@ -8,6 +8,7 @@ a suggestion rather than a setting that silently does nothing.
 from __future__ import annotations
 
 import difflib
+import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,11 @@ _LocatingLoader.add_constructor(
 def read_config(name: str, directory: Path | None = None) -> dict[str, Any]:
     """Load `<name>.yaml` from the configuration directory (include/config by default)."""
     return read_yaml((directory or config_dir()) / f"{name}.yaml")
+
+
+def file_sha256(path: Path) -> str | None:
+    """A configuration file's sha256, for the build id; None where the deployment has none."""
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
 
 
 def read_yaml(path: Path) -> dict[str, Any]:

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from revops.configuration import ConfigError
-from revops.reconcile.targets import load_targets, targets_digest
+from revops.configuration import ConfigError, file_sha256
+from revops.reconcile.targets import load_targets
 
 HEADER = "# quotas\nowner_id,rep,month,target\n"
 
@@ -29,7 +29,7 @@ def test_rows_are_read_with_the_month_as_its_first_day(tmp_path):
 
 def test_no_file_means_no_targets(tmp_path):
     assert load_targets(tmp_path / "targets.csv").empty
-    assert targets_digest(tmp_path / "targets.csv") is None
+    assert file_sha256(tmp_path / "targets.csv") is None
 
 
 @pytest.mark.parametrize(

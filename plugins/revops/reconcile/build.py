@@ -17,14 +17,14 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import sqlalchemy as sa
 
-from revops.configuration import read_config
+from revops.configuration import file_sha256, read_config
 from revops.reconcile import identity
-from revops.reconcile.calendar import calendar_digest, load_calendars, working_hours
+from revops.reconcile.calendar import calendar_path, load_calendars, working_hours
 from revops.reconcile.exclusions import opportunity_exclusions, prospect_exclusions
 from revops.reconcile.records import TypedObjects, typed_objects
 from revops.reconcile.sources import SourceMapping, utm_from_url
 from revops.reconcile.stages import OpportunityStages
-from revops.reconcile.targets import load_targets, targets_digest
+from revops.reconcile.targets import load_targets, targets_path
 from revops.reconcile.timeline import build_timeline, initial_statuses
 from revops.warehouse import read_frame
 from revops.warehouse.load import replace_table
@@ -82,7 +82,7 @@ def build_staging(engine: sa.Engine, run_id: str) -> BuildResult:
         if batches.empty:
             raise RuntimeError("raw layer holds no complete extract batch: run the extract first")
         data_cutoff = _data_cutoff(batches)
-        build_id = _build_id(batches, data_cutoff, targets_digest(), calendar_digest())
+        build_id = _build_id(batches, data_cutoff, file_sha256(targets_path()), file_sha256(calendar_path()))
         typed = typed_objects(conn, build_id)
         staging = reconcile(typed, data_cutoff)
         summary = _summary(typed, staging)

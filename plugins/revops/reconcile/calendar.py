@@ -9,7 +9,6 @@ id, like the targets file's.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -47,11 +46,6 @@ class RegionCalendar:
 
 def calendar_path() -> Path:
     return config_dir() / "business_calendar.yaml"
-
-
-def calendar_digest(path: Path | None = None) -> str | None:
-    path = path or calendar_path()
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
 
 
 def load_calendars(path: Path | None = None) -> dict[str, RegionCalendar]:

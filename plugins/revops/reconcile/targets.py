@@ -8,7 +8,6 @@ part of the build id, so a changed target gives a new build, as new data would.
 from __future__ import annotations
 
 import csv
-import hashlib
 import re
 from pathlib import Path
 
@@ -23,12 +22,6 @@ _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
 def targets_path() -> Path:
     return config_dir() / "targets.csv"
-
-
-def targets_digest(path: Path | None = None) -> str | None:
-    """The file's sha256, or None when the deployment sets no targets."""
-    path = path or targets_path()
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
 
 
 def load_targets(path: Path | None = None) -> pd.DataFrame:

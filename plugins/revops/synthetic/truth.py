@@ -68,19 +68,26 @@ def funnel_stage_conversion(world: World, period: Period, from_stage: str, to_st
     return int(cohort["person"].isin(reached["person"]).sum()), len(cohort)
 
 
+# Every stage the generator plays a deal through, in pipeline order, the closes last.
+STAGE_ORDER = {name: n for n, name in enumerate([*OPPORTUNITY_STAGES, "Closed Won", "Closed Lost"])}
+
+
+def _stage_history(world: World, opportunity_ids: pd.Series) -> pd.DataFrame:
+    """These deals' OpportunityHistory rows, with when (`at`) and each stage's pipeline `order`.
+    The stage-history export keeps whole seconds; so does everything read from it."""
+    history = world.salesforce["OpportunityHistory"]
+    history = history[history["OpportunityId"].isin(opportunity_ids)]
+    return history.assign(
+        at=history["CreatedDate"].dt.floor("s"), order=history["StageName"].map(STAGE_ORDER)
+    )
+
+
 def opportunity_stage_conversion(
     world: World, period: Period, from_stage: str, to_stage: str, window_days: int = 60
 ):
     """(went on to the to-stage within the window, first entered the from-stage in the period)."""
     real = world.truth_opportunities.query("not is_test")["opportunity_id"]
-    history = world.salesforce["OpportunityHistory"]
-    history = history[history["OpportunityId"].isin(real)]
-    # The stage-history export keeps whole seconds; so does everything read from it.
-    first = (
-        history.assign(at=history["CreatedDate"].dt.floor("s"))
-        .sort_values("at")
-        .drop_duplicates(["OpportunityId", "StageName"])
-    )
+    first = _stage_history(world, real).sort_values("at").drop_duplicates(["OpportunityId", "StageName"])
     cohort = first[(first["StageName"] == from_stage) & _in_period(first["at"], period)]
     targets = first[first["StageName"] == to_stage].merge(
         cohort[["OpportunityId", "at"]], on="OpportunityId", suffixes=("", "_from")
@@ -148,15 +155,8 @@ def sales_cycle_length(world: World, period: Period, quantile: float = 0.5):
 def time_in_stage(world: World, period: Period, stage: str, quantile: float = 0.5):
     """(quantile of days from first entering the stage to first entering a later one, 1), over
     the deals closed in the period; straight from the stage-history export."""
-    order = {name: n for n, name in enumerate([*OPPORTUNITY_STAGES, "Closed Won", "Closed Lost"])}
     closed = _closed_in_period(world, period)["opportunity_id"]
-    history = world.salesforce["OpportunityHistory"]
-    history = history[history["OpportunityId"].isin(closed)]
-    first = (
-        history.assign(at=history["CreatedDate"].dt.floor("s"), order=history["StageName"].map(order))
-        .sort_values("at")
-        .drop_duplicates(["OpportunityId", "StageName"])
-    )
+    first = _stage_history(world, closed).sort_values("at").drop_duplicates(["OpportunityId", "StageName"])
     entered = first[first["StageName"] == stage]
     later = first.merge(entered[["OpportunityId", "at", "order"]], on="OpportunityId", suffixes=("", "_in"))
     later = later[(later["order"] > later["order_in"]) & (later["at"] >= later["at_in"])]
@@ -167,12 +167,10 @@ def time_in_stage(world: World, period: Period, stage: str, quantile: float = 0.
 def stage_skip_rate(world: World, period: Period, won_stage: str = "Closed Won"):
     """(won deals missing a pipeline stage between their first and the win, won deals)."""
     won = _closed_in_period(world, period).query("is_won")["opportunity_id"]
-    history = world.salesforce["OpportunityHistory"]
-    history = history[history["OpportunityId"].isin(won)]
-    order = {name: n for n, name in enumerate(OPPORTUNITY_STAGES)}
-    pipeline = history[history["StageName"].isin(list(order))]
-    entered = pipeline.groupby("OpportunityId")["StageName"].agg(lambda s: {order[x] for x in s})
-    skipped = sum(1 for stages in entered if len(stages) < len(OPPORTUNITY_STAGES) - min(stages))
+    history = _stage_history(world, won)
+    pipeline = history[history["StageName"].isin(OPPORTUNITY_STAGES)]
+    entered = pipeline.groupby("OpportunityId")["order"].agg(set)
+    skipped = sum(1 for stages in entered if len(stages) < STAGE_ORDER[won_stage] - min(stages))
     return skipped, len(won)
 
 
@@ -204,21 +202,14 @@ def _open_at_end(world: World, period: Period) -> tuple[pd.DataFrame, pd.Timesta
         & (opps["created_at"] < end)
         & ~(opps["is_closed"] & (opps["close_date"] < pd.Timestamp(period.end)))
     ]
-    history = world.salesforce["OpportunityHistory"]
-    changes = history.assign(at=history["CreatedDate"].dt.floor("s"))
+    changes = _stage_history(world, open_at_end["opportunity_id"])
     return open_at_end, end, changes[changes["at"] < end]
 
 
 def weighted_pipeline(world: World, period: Period):
     """(sum of amount x the win probability of the stage each open deal was in, 1)."""
     open_at_end, _end, changes = _open_at_end(world, period)
-    order = {name: n for n, name in enumerate([*OPPORTUNITY_STAGES, "Closed Won", "Closed Lost"])}
-    newest = (
-        changes.assign(order=changes["StageName"].map(order))
-        .sort_values(["at", "order"])
-        .groupby("OpportunityId")["StageName"]
-        .last()
-    )
+    newest = changes.sort_values(["at", "order"]).groupby("OpportunityId")["StageName"].last()
     stage = open_at_end["opportunity_id"].map(newest).fillna(open_at_end["stage"])
     weighted = open_at_end["amount"].fillna(0) * stage.map(STAGE_PROBABILITY).fillna(0) / 100
     return float(weighted.sum()), 1

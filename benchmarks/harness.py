@@ -106,13 +106,13 @@ def stage_core_kpis(directory: Path) -> dict:
 
 def stage_kpis_bare(directory: Path) -> dict:
     """Every KPI's SQL for the month, every dimension, fetched straight from DuckDB."""
-    from revops.kpis.engine import TOTAL, query_parameters, render_sql
+    from revops.kpis.engine import TOTAL, current_build, query_parameters, render_sql
     from revops.kpis.registry import load_registry
     from revops.kpis.scope import Scope
 
     month, engine = _month(), _engine(directory)
     with engine.connect() as conn:
-        cutoff = conn.execute(sa.text("select max(data_cutoff) from staging.builds")).scalar_one()
+        cutoff = current_build(conn).data_cutoff
         duck = conn.connection.dbapi_connection
         rows = 0
         for kpi in load_registry().values():
@@ -129,13 +129,14 @@ def stage_kpis_bare(directory: Path) -> dict:
 
 def stage_pandas(directory: Path) -> dict:
     """The straightforward baseline: load the staging tables whole, group by in pandas."""
+    from revops.kpis.engine import current_build
     from revops.warehouse import read_frame
 
     month = _month()
     with _engine(directory).connect() as conn:
         prospects = read_frame(conn, "select * from staging.prospects")
         opportunities = read_frame(conn, "select * from staging.opportunities")
-        cutoff = conn.execute(sa.text("select max(data_cutoff) from staging.builds")).scalar_one()
+        cutoff = current_build(conn).data_cutoff
     start, end = pd.Timestamp(month.start), pd.Timestamp(month.end)
     opps = opportunities[~opportunities["is_excluded"]]
     close = pd.to_datetime(opps["close_date"])
@@ -180,6 +181,7 @@ def stage_incremental(directory: Path) -> dict:
     """A day later: 1% of the leads changed upstream, landed as an incremental batch, and
     the staging rebuilt. Landing is part of the stage (it is the day's new data)."""
     from revops.extract.landing import BatchSpec, BatchWriter
+    from revops.kpis.engine import current_build
     from revops.reconcile.build import build_staging
     from revops.warehouse import read_frame
 
@@ -188,7 +190,7 @@ def stage_incremental(directory: Path) -> dict:
         leads = read_frame(
             conn, "select payload from raw.records where source = 'salesforce' and object = 'Lead'"
         )["payload"]
-        cutoff = conn.execute(sa.text("select max(data_cutoff) from staging.builds")).scalar_one()
+        cutoff = current_build(conn).data_cutoff
     changed = [json.loads(p) for p in leads.iloc[::100]]
     next_day = pd.Timestamp(cutoff) + timedelta(hours=12)
     for record in changed:
@@ -213,11 +215,12 @@ def stage_incremental(directory: Path) -> dict:
 
 
 def _executive_week(engine: sa.Engine):
+    from revops.kpis.engine import current_build
     from revops.periods import period_containing
     from revops.scorecards.audiences import load_audiences
 
     with engine.connect() as conn:
-        cutoff = conn.execute(sa.text("select max(data_cutoff) from staging.builds")).scalar_one()
+        cutoff = current_build(conn).data_cutoff
     return load_audiences()["executive_weekly"], period_containing(
         "week", (pd.Timestamp(cutoff) - timedelta(days=7)).date()
     )

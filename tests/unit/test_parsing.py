@@ -9,6 +9,7 @@ from revops.reconcile.parsing import (
     parse_timestamps,
     type_records,
 )
+from revops.reconcile.records import SPECS
 
 
 def test_every_timestamp_format_the_sources_send_lands_on_the_same_utc_instant():
@@ -60,3 +61,17 @@ def test_type_records_names_every_problem_of_a_record():
     assert reasons[1] == "Id: missing; CreatedDate: not a timestamp 'yesterday'"
     assert reasons[2] == "CreatedDate: missing; Amount: not a number 'lots'"
     assert typed.loc[0, "Amount"] == 10.0
+
+
+def test_a_campaign_that_ends_before_it_starts_or_costs_less_than_nothing_is_rejected():
+    frame = pd.DataFrame(
+        {
+            "Id": ["ok", "backwards", "negative", "open"],
+            "StartDate": ["2026-03-01", "2026-03-10", "2026-03-01", "2026-03-01"],
+            "EndDate": ["2026-03-31", "2026-03-09", "2026-03-31", None],
+            "ActualCost": ["1000", "1000", "-5", None],
+        }
+    )
+    typed, reasons = type_records(frame, SPECS[("salesforce", "Campaign")])
+    assert reasons.fillna("").tolist() == ["", "EndDate: before StartDate", "ActualCost: negative", ""]
+    assert typed.loc[0, "ActualCost"] == 1000.0

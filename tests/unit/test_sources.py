@@ -1,5 +1,6 @@
 import pandas as pd
 
+from revops.reconcile.campaigns import campaign_rows
 from revops.reconcile.sources import SourceMapping, utm_from_url
 
 
@@ -39,3 +40,20 @@ def test_utm_tags_come_from_the_landing_page_query_string():
     source, medium = utm_from_url(urls)
     assert [v if isinstance(v, str) else None for v in source] == ["google", None, None]
     assert [v if isinstance(v, str) else None for v in medium] == ["cpc", None, None]
+
+
+def test_a_campaign_takes_its_channel_field_then_its_type_then_the_unmapped_bucket():
+    campaigns = pd.DataFrame(
+        {
+            "Id": ["c1", "c2", "c3"],
+            "Name": ["Search", "Expo", "Mystery"],
+            "Type": ["Advertisement", "Webinar", "Something"],
+            "Channel__c": ["paid_search", None, "not_a_channel"],
+            "ActualCost": [1.0, 2.0, 3.0],
+            "StartDate": pd.to_datetime(["2026-03-01"] * 3),
+            "EndDate": pd.to_datetime(["2026-03-31", None, "2026-03-02"]),
+        }
+    )
+    rows = campaign_rows(campaigns, SourceMapping.load())
+    assert rows["channel"].tolist() == ["paid_search", "events", "unmapped"]
+    assert rows["end_date"].isna().tolist() == [False, True, False]

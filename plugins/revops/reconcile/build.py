@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from revops.configuration import file_sha256, read_config
 from revops.reconcile import identity
 from revops.reconcile.calendar import calendar_path, load_calendars, working_hours
+from revops.reconcile.campaigns import campaign_rows
 from revops.reconcile.exclusions import opportunity_exclusions, prospect_exclusions
 from revops.reconcile.records import TypedObjects, typed_objects
 from revops.reconcile.sources import SourceMapping, utm_from_url
@@ -30,6 +31,7 @@ from revops.warehouse import read_frame
 from revops.warehouse.load import replace_table
 from revops.warehouse.schema import (
     builds,
+    campaigns,
     opportunities,
     opportunity_stages,
     prospect_identities,
@@ -70,6 +72,7 @@ class Staging:
     timeline: pd.DataFrame
     opportunity_stages: pd.DataFrame
     users: pd.DataFrame
+    campaigns: pd.DataFrame
     targets: pd.DataFrame
     working_hours: pd.DataFrame
     stage_probabilities: pd.DataFrame
@@ -129,6 +132,7 @@ def reconcile(typed: TypedObjects, data_cutoff: datetime) -> Staging:
                 "is_active": user_rows["IsActive"].astype("boolean"),
             }
         ).sort_values("user_id"),
+        campaigns=campaign_rows(typed[("salesforce", "Campaign")], mapping),
         targets=load_targets(),
         working_hours=_working_days(prospect_rows, data_cutoff),
         stage_probabilities=stages.probability_frame(),
@@ -368,6 +372,7 @@ def _write(
     replace_table(conn, prospect_stages, staging.timeline)
     replace_table(conn, opportunity_stages, staging.opportunity_stages)
     replace_table(conn, users, staging.users)
+    replace_table(conn, campaigns, staging.campaigns)
     replace_table(conn, targets, staging.targets)
     replace_table(conn, working_hours_table, staging.working_hours)
     replace_table(conn, stage_probabilities, staging.stage_probabilities)

@@ -8,6 +8,7 @@ its record to quarantine instead of killing the run or vanishing.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -100,6 +101,8 @@ class RecordSpec:
 
     required: tuple[str, ...]
     types: dict[str, str] = field(default_factory=dict)  # field -> key of PARSERS
+    # (reason, test): a typed row the test marks True is rejected with that reason.
+    rules: tuple[tuple[str, Callable[[pd.DataFrame], pd.Series]], ...] = ()
 
 
 def type_records(
@@ -122,6 +125,8 @@ def type_records(
         else:
             typed[name], reasons = PARSERS[kind](typed[name])
         _add(problems, reasons.notna(), name + ": " + reasons.fillna(""))
+    for reason, breaks in spec.rules:
+        _add(problems, breaks(typed).fillna(False), reason)
     joined = problems.map(lambda p: "; ".join(p) if p else None)
     return typed, joined
 

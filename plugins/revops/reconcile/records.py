@@ -48,6 +48,15 @@ SPECS = {
         types={"CreatedDate": "timestamp", "Amount": "number"},
     ),
     ("salesforce", "User"): RecordSpec(required=("Id",), types={"IsActive": "boolean"}),
+    # A campaign's cost is spread over its days: without a start it belongs to no period.
+    ("salesforce", "Campaign"): RecordSpec(
+        required=("Id", "StartDate"),
+        types={"ActualCost": "number", "StartDate": "date", "EndDate": "date"},
+        rules=(
+            ("EndDate: before StartDate", lambda c: c["EndDate"] < c["StartDate"]),
+            ("ActualCost: negative", lambda c: c["ActualCost"] < 0),
+        ),
+    ),
     ("hubspot", "contacts"): RecordSpec(
         required=("hs_object_id", "createdate"),
         types={

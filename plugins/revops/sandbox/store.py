@@ -15,7 +15,7 @@ import pandas as pd
 
 from revops.synthetic.world import World
 
-SALESFORCE_DATE_FIELDS = {"ConvertedDate", "CloseDate", "StartDate"}
+SALESFORCE_DATE_FIELDS = {"ConvertedDate", "CloseDate", "StartDate", "EndDate"}
 HUBSPOT_HISTORY_PROPERTIES = ("hubspotscore", "lifecyclestage")
 
 

@@ -41,7 +41,7 @@ SALESFORCE_DATETIME_FIELDS = ("CreatedDate", "SystemModstamp")
 # The stage-history report is exported in its owner's time zone, without an offset;
 # include/config/reconciliation.yaml says so (timestamps.naive_timezones).
 NAIVE_REPORT_TIMEZONE = "America/New_York"
-SALESFORCE_DATE_FIELDS = ("ConvertedDate", "CloseDate", "StartDate")
+SALESFORCE_DATE_FIELDS = ("ConvertedDate", "CloseDate", "StartDate", "EndDate")
 # Offsets some exporting users' time zones put on Lead timestamps (same instant, other clock).
 LOCAL_OFFSETS_MINUTES = (60, -300, 330, 120)
 

@@ -259,6 +259,21 @@ def quota_attainment(world: World, period: Period):
     return float(won_by_rep.sum()), float(quota.sum())
 
 
+def customer_acquisition_cost(world: World, period: Period):
+    """(campaign spend, new customers): each campaign's cost walked day by day over its run,
+    and each customer's first won deal found with pandas."""
+    campaigns = world.salesforce["Campaign"]  # generated clean: no mess is applied to them
+    spend = 0.0
+    for campaign in campaigns.itertuples():
+        days = pd.date_range(campaign.StartDate, campaign.EndDate, freq="D")
+        spend += campaign.ActualCost / len(days) * int(_on_dates(pd.Series(days), period).sum())
+    opps = world.truth_opportunities
+    won = opps[opps["is_won"] & ~opps["is_test"]].copy()
+    won["customer"] = won["person"].astype(str).where(won["person"].notna(), won["opportunity_id"])
+    first = won.sort_values(["close_date", "opportunity_id"]).drop_duplicates("customer")
+    return spend, int(_on_dates(first["close_date"], period).sum())
+
+
 def _mql_responses(world: World, period: Period) -> pd.DataFrame:
     """Per prospect whose first MQL is in the period: its region, MQL time and the first SAL
     of that cycle (NaT if none)."""
@@ -364,6 +379,7 @@ TRUTH = {
     "stale_opportunity_share": stale_opportunity_share,
     "lead_score_validity": lead_score_validity,
     "quota_attainment": quota_attainment,
+    "customer_acquisition_cost": customer_acquisition_cost,
     "lead_response_time": lead_response_time,
     "lead_response_sla": lead_response_sla,
     "stage_skip_rate": stage_skip_rate,

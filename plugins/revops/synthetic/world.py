@@ -189,17 +189,23 @@ def _make_users() -> pd.DataFrame:
 
 
 def _make_campaigns(rng, config: WorldConfig) -> pd.DataFrame:
+    """A channel's campaigns run one after another over the world's span, so every month
+    has spend to set against the customers it brought (customer acquisition cost)."""
+    span_days = (config.as_of - config.start).days
     rows = []
     for channel, spec in cat.CHANNELS.items():
         for k in range(spec.campaigns):
             low, high = spec.campaign_cost
+            start = config.start.date() + pd.Timedelta(days=span_days * k // spec.campaigns)
+            end = config.start.date() + pd.Timedelta(days=span_days * (k + 1) // spec.campaigns - 1)
             rows.append(
                 {
                     "Name": f"{channel.replace('_', ' ').title()} {k + 1}",
                     "Type": channel,
-                    "Status": "Completed" if k == 0 else "In Progress",
+                    "Status": "Completed" if k + 1 < spec.campaigns else "In Progress",
                     "ActualCost": float(rng.integers(low, high) // 100 * 100),
-                    "StartDate": (config.start.date() + pd.Timedelta(days=30 * k)),
+                    "StartDate": start,
+                    "EndDate": end,  # the last day the campaign runs
                     "Channel__c": channel,
                 }
             )

@@ -284,6 +284,18 @@ stage_probabilities = sa.Table(  # from opportunity_stages.yaml, with each build
     schema="staging",
 )
 
+campaigns = sa.Table(  # Salesforce campaigns: what marketing spent, when, on which channel
+    "campaigns",
+    metadata,
+    sa.Column("campaign_id", sa.String, primary_key=True),
+    sa.Column("name", sa.String),
+    sa.Column("channel", sa.String, nullable=False),
+    sa.Column("actual_cost", sa.Float),  # as the CRM holds it: none where nobody entered one
+    sa.Column("start_date", sa.Date, nullable=False),
+    sa.Column("end_date", sa.Date),  # the last day it runs; none for a one-day campaign
+    schema="staging",
+)
+
 targets = sa.Table(  # from the targets file (revops.reconcile.targets), with each build
     "targets",
     metadata,

@@ -13,7 +13,6 @@ opportunities as (
 -- share of the days it covers.
 campaign_days as (
     select
-        campaign_id,
         channel,
         start_date as first_day,
         cast(coalesce(end_date, start_date) + interval '1 day' as date) as end_day,
@@ -23,7 +22,6 @@ campaign_days as (
 
 period_costs as (
     select
-        campaign_id,
         channel,
         cast(null as varchar) as region,
         cast(null as varchar) as segment,
@@ -38,7 +36,6 @@ period_costs as (
 -- of one) counted once, when their first won deal closes.
 won_deals as (
     select
-        campaign_id,
         channel,
         region,
         segment,
@@ -53,7 +50,6 @@ won_deals as (
 
 new_customers as (
     select
-        campaign_id,
         channel,
         region,
         segment

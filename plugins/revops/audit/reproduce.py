@@ -30,7 +30,7 @@ from revops.scorecards.render import render_pdf
 from revops.scorecards.view_model import build_view, compute_scorecard_results
 from revops.warehouse import get_engine, read_frame
 from revops.warehouse.load import append_frame
-from revops.warehouse.schema import extract_batches, metadata, raw_records, run_ledger
+from revops.warehouse.schema import builds, extract_batches, metadata, raw_records, run_ledger
 
 VELOCITY_TABLES = ("marts.score_velocity", "marts.engagement_trend")
 
@@ -80,8 +80,8 @@ def reproduce(engine: sa.Engine, entry_id: str, scratch_url: str) -> Reproductio
         build = build_staging(scratch, entry["run_id"])
         if build.build_id != details["build_id"]:
             raise NotReproducibleError(
-                f"the batches rebuild as {build.build_id}, not {details['build_id']}: the targets file "
-                "or the business calendar has changed since, or the build rules have"
+                f"the batches rebuild as {build.build_id}, not {details['build_id']}: "
+                + _what_changed(engine, details["build_id"], build.summary["rule_files_sha256"])
             )
         if details.get("velocity_as_of"):
             _copy_velocity(engine, scratch, naive_utc(details["velocity_as_of"]))
@@ -102,6 +102,23 @@ def reproduce(engine: sa.Engine, entry_id: str, scratch_url: str) -> Reproductio
         reproduced_results=(view.results_sha256, view.results_rows),
         reproduced_pdf=pdf,
     )
+
+
+def _what_changed(engine: sa.Engine, build_id: str, rule_files_now: dict[str, str | None]) -> str:
+    """Which configuration files differ from the ones the original build read."""
+    with engine.connect() as conn:
+        summary = conn.execute(
+            sa.select(builds.c.summary).where(builds.c.build_id == build_id)
+        ).scalar_one_or_none()
+    recorded = json.loads(summary).get("rule_files_sha256") if summary else None
+    if recorded is None:
+        return "its build recorded no configuration digests, so the configuration or the build rules changed"
+    changed = sorted(
+        name for name in {*recorded, *rule_files_now} if recorded.get(name) != rule_files_now.get(name)
+    )
+    if not changed:
+        return "the configuration is as it was, so the build rules changed"
+    return f"{', '.join(changed)} changed since (include/config/)"
 
 
 def _entry(engine: sa.Engine, entry_id: str) -> dict:

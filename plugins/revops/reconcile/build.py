@@ -19,14 +19,15 @@ import sqlalchemy as sa
 
 from revops.configuration import file_sha256, read_config
 from revops.reconcile import identity
-from revops.reconcile.calendar import calendar_path, load_calendars, working_hours
+from revops.reconcile.calendar import load_calendars, working_hours
 from revops.reconcile.campaigns import campaign_rows
 from revops.reconcile.exclusions import opportunity_exclusions, prospect_exclusions
 from revops.reconcile.records import TypedObjects, typed_objects
 from revops.reconcile.sources import SourceMapping, utm_from_url
 from revops.reconcile.stages import OpportunityStages
-from revops.reconcile.targets import load_targets, targets_path
+from revops.reconcile.targets import load_targets
 from revops.reconcile.timeline import build_timeline, initial_statuses
+from revops.settings import config_dir
 from revops.warehouse import read_frame
 from revops.warehouse.load import replace_table
 from revops.warehouse.schema import (
@@ -45,6 +46,18 @@ from revops.warehouse.schema import (
 from revops.warehouse.schema import working_hours as working_hours_table
 
 log = logging.getLogger(__name__)
+
+# The configuration the build's rules read, under include/config/: part of the build id, so
+# the same batches under another mapping, quota or calendar are another build.
+RULE_FILES = (
+    "crm_objects.yaml",
+    "reconciliation.yaml",
+    "lead_sources.yaml",
+    "exclusions.yaml",
+    "opportunity_stages.yaml",
+    "targets.csv",
+    "business_calendar.yaml",
+)
 
 ELIGIBLE_BATCHES_SQL = """
 select batch_id, source, object, extract_mode, extracted_at, window_end, record_count, content_sha256
@@ -85,10 +98,11 @@ def build_staging(engine: sa.Engine, run_id: str) -> BuildResult:
         if batches.empty:
             raise RuntimeError("raw layer holds no complete extract batch: run the extract first")
         data_cutoff = _data_cutoff(batches)
-        build_id = _build_id(batches, data_cutoff, file_sha256(targets_path()), file_sha256(calendar_path()))
+        rules = rule_file_digests()
+        build_id = _build_id(batches, data_cutoff, rules)
         typed = typed_objects(conn, build_id)
         staging = reconcile(typed, data_cutoff)
-        summary = _summary(typed, staging)
+        summary = {**_summary(typed, staging), "rule_files_sha256": rules}
         _write(conn, build_id, run_id, data_cutoff, batches, summary, typed, staging)
     log.info("staging build %s (cut-off %s): %s", build_id, data_cutoff, json.dumps(summary))
     return BuildResult(build_id=build_id, data_cutoff=data_cutoff, summary=summary)
@@ -152,13 +166,16 @@ def _batches_in_use(conn: sa.Connection) -> pd.DataFrame:
     return pd.concat(keep, ignore_index=True)
 
 
-def _build_id(
-    batches: pd.DataFrame, data_cutoff: datetime, targets_sha256: str | None, calendar_sha256: str | None
-) -> str:
+def rule_file_digests() -> dict[str, str | None]:
+    """The sha256 of each configuration file the build reads (None where there is none)."""
+    return {name: file_sha256(config_dir() / name) for name in RULE_FILES}
+
+
+def _build_id(batches: pd.DataFrame, data_cutoff: datetime, rule_files: dict[str, str | None]) -> str:
     """Names the input, not the runs that landed it: the content of each batch that holds
-    records, the cut-off, the targets file and the business calendar. A re-run after a
-    failure that lands the same data as a clean run gets the same build id, so its
-    scorecard is the same, byte for byte."""
+    records, the cut-off and the configuration the rules read. A re-run after a failure that
+    lands the same data as a clean run gets the same build id, so its scorecard is the same,
+    byte for byte; a changed mapping or quota is a new build."""
     landed = batches[batches["record_count"] > 0]
     parts = sorted(
         f"{source}.{name}:{content}"
@@ -167,10 +184,7 @@ def _build_id(
         )
     )
     parts.append(f"cut-off:{pd.Timestamp(data_cutoff).isoformat()}")
-    if targets_sha256 is not None:
-        parts.append(f"targets:{targets_sha256}")
-    if calendar_sha256 is not None:
-        parts.append(f"calendar:{calendar_sha256}")
+    parts.extend(f"{name}:{digest}" for name, digest in rule_files.items() if digest is not None)
     return "B" + hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 

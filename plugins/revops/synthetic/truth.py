@@ -274,6 +274,17 @@ def customer_acquisition_cost(world: World, period: Period):
     return spend, int(_on_dates(first["close_date"], period).sum())
 
 
+def attribution(world: World, period: Period, measure: str, **model) -> tuple[float, int]:
+    """(the amount every attribution model hands out, 1): won revenue closed in the period,
+    or pipeline opened in it. How a model splits it is checked by hand and by a second
+    method (tests/integration/test_attribution.py): the world does not know which touch won."""
+    opps = world.truth_opportunities.dropna(subset=["amount"])
+    opps = opps[~opps["is_test"]]
+    if measure == "won_revenue":
+        return float(opps.loc[opps["is_won"] & _on_dates(opps["close_date"], period), "amount"].sum()), 1
+    return float(opps.loc[_in_period(opps["created_at"], period), "amount"].sum()), 1
+
+
 def _mql_responses(world: World, period: Period) -> pd.DataFrame:
     """Per prospect whose first MQL is in the period: its region, MQL time and the first SAL
     of that cycle (NaT if none)."""
@@ -380,6 +391,7 @@ TRUTH = {
     "lead_score_validity": lead_score_validity,
     "quota_attainment": quota_attainment,
     "customer_acquisition_cost": customer_acquisition_cost,
+    "attribution": attribution,
     "lead_response_time": lead_response_time,
     "lead_response_sla": lead_response_sla,
     "stage_skip_rate": stage_skip_rate,

@@ -111,6 +111,7 @@ def generate_world(config: WorldConfig | None = None) -> World:
         ],
         ignore_index=True,
     )
+    leads = _return_through_other_channels(config, leads, campaigns)
     leads, mess = _inject_lead_mess(rng, config, leads, people)
     lead_history, mess["out_of_order_leads"] = _back_date_some_stages(
         rng, config, _lead_history(leads, journeys, as_of, _tracked(config, scores))
@@ -577,6 +578,7 @@ def _make_leads(
             "segment": person["segment"],
             "owner_id": person["owner_id"],
             "campaign_id": person["campaign_id"],
+            "channel": handed["channel"],
             "utm": [cat.CHANNELS[c].utm for c in handed["channel"]],
             "score": current_score.reindex(handed["person"]).fillna(0).astype(int).to_numpy(),
             "is_test": False,
@@ -592,6 +594,42 @@ def _make_leads(
             ),
         }
     )
+
+
+# How a buyer who comes back (recycled, or after a lost deal) returns: often through another
+# channel than the first time, so journeys cross channels and attribution models differ.
+RETURN_CHANNELS = {"email": 0.5, "events": 0.2, "organic_search": 0.1}  # the rest: as before
+
+
+def _return_through_other_channels(config, leads: pd.DataFrame, campaigns: pd.DataFrame) -> pd.DataFrame:
+    """Give some second leads the channel the buyer came back through: its lead source and
+    UTM tags, and the campaign of that channel running then. A generator of its own draws
+    it, so everything else in the world stays as the seed made it."""
+    rng = np.random.default_rng([config.seed, 2])
+    leads = leads.copy()
+    returning = (leads["journey"] == 2).to_numpy() & leads["person"].notna().to_numpy()
+    options = np.array([*RETURN_CHANNELS, None], dtype=object)
+    picked = options[np.searchsorted(np.cumsum(list(RETURN_CHANNELS.values())), rng.random(len(leads)))]
+    moved = returning & pd.notna(picked) & (picked != leads["channel"].to_numpy())
+    channels = picked[moved]
+    had_source = ~leads.loc[moved, "LeadSource"].isin([*cat.JUNK_LEAD_SOURCES, ""]).to_numpy()
+    spelled = np.array([rng.choice(cat.CHANNELS[c].salesforce_lead_sources) for c in channels], dtype=object)
+    leads.loc[moved, "LeadSource"] = np.where(had_source, spelled, leads.loc[moved, "LeadSource"])
+    leads.loc[moved, "channel"] = channels
+    leads.loc[moved, "utm"] = pd.Series([cat.CHANNELS[c].utm for c in channels], dtype=object).to_numpy()
+    leads.loc[moved, "campaign_id"] = [
+        _campaign_running(campaigns, c, at)
+        for c, at in zip(channels, leads.loc[moved, "created_at"], strict=True)
+    ]
+    return leads
+
+
+def _campaign_running(campaigns: pd.DataFrame, channel: str, at) -> str | None:
+    day = pd.Timestamp(at).date()
+    running = campaigns[
+        (campaigns["Channel__c"] == channel) & (campaigns["StartDate"] <= day) & (campaigns["EndDate"] >= day)
+    ]
+    return running["Id"].iloc[0] if len(running) else None
 
 
 def _messy_emails(rng, config, emails: np.ndarray) -> np.ndarray:
@@ -843,16 +881,21 @@ def _truth_prospects(people, leads, contacts, opportunities) -> pd.DataFrame:
 
 
 def _recoverable_channel(people, leads, contacts) -> np.ndarray:
-    """The channel, or 'unmapped' where no record of the person carries a usable source."""
+    """The channel of the oldest Salesforce lead with a usable source, else the one HubSpot
+    knows, else 'unmapped' where no record of the person carries a usable source."""
     junk = {*cat.JUNK_LEAD_SOURCES, ""}
-    usable_lead = leads[~leads["LeadSource"].isin(junk) | leads["utm"].notna()]
+    usable_lead = leads[(~leads["LeadSource"].isin(junk) | leads["utm"].notna()) & leads["person"].notna()]
+    first_usable = usable_lead.sort_values("created_at").drop_duplicates("person")
+    lead_channel = first_usable.set_index(first_usable["person"].astype("int64"))["channel"]
     usable_contact = contacts[
         contacts["hs_analytics_source"].notna()
         | contacts["hs_analytics_first_url"].str.contains("utm_", regex=False)
     ]
-    known = set(usable_lead["person"].dropna().astype("int64"))
-    known |= set(usable_contact["person"].dropna().astype("int64"))
-    return np.where(people["person"].isin(known), people["channel"], "unmapped")
+    in_hubspot = people["person"].isin(set(usable_contact["person"].dropna().astype("int64")))
+    hubspot_channel = people["channel"].where(in_hubspot.to_numpy(), "unmapped")
+    return (
+        lead_channel.reindex(people["person"]).fillna(hubspot_channel.set_axis(people["person"])).to_numpy()
+    )
 
 
 def _truth_opportunities(opps: pd.DataFrame, truth_prospects: pd.DataFrame) -> pd.DataFrame:

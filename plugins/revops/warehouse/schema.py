@@ -107,6 +107,7 @@ prospect_identities = sa.Table(
     sa.Column("clock_skew_minutes", sa.Float),  # set where the record's clock disagreed
     sa.Column("channel", sa.String, nullable=False),
     sa.Column("sub_channel", sa.String, nullable=False),
+    sa.Column("campaign_id", sa.String),  # the campaign the record names (Salesforce leads)
     sa.Column("converted_opportunity_id", sa.String),
     sa.Column("exclusion_rule", sa.String),
     schema="staging",

@@ -12,7 +12,7 @@ import pytest
 
 from revops.kpis.registry import load_registry
 from revops.periods import Period, period_containing
-from revops.scorecards.audiences import Audience, load_audiences
+from revops.scorecards.audiences import ATTRIBUTION_MODELS, Audience, load_audiences
 from revops.scorecards.formatting import format_value
 from revops.scorecards.render import archive_pdf, render_html, render_pdf
 from revops.scorecards.view_model import (
@@ -151,6 +151,21 @@ def test_the_funnel_and_balanced_scorecard_cover_every_kpi_shown(view):
         "Internal process",
         "Learning and growth",
     ]
+
+
+def test_the_attribution_table_hands_out_the_periods_won_revenue_in_every_model(staged, small_world):
+    month = period_containing("month", date(2026, 9, 1))  # the small world's weeks win too few deals
+    monthly = dataclasses.replace(load_audiences()["marketing_weekly"], grain="month")
+    view = _view(staged, monthly, month)
+    table = view.attribution
+    parameters = load_registry()["attribution.revenue_linear"].parameters
+    won, _, _ = truth_value("attribution", small_world, month, parameters)
+    assert won > 0
+    assert table.total_cells == (format_value("currency", won),) * 5
+    assert table.model_names == ("First touch", "Last touch", "Linear", "Position (40/20/40)", "Time decay")
+    linear = [float(row.cells[2].split(" ")[0].strip("$").replace(",", "")) for row in table.rows]
+    assert linear == sorted(linear, reverse=True) and len(linear) > 2
+    assert {f"attribution.revenue_{m}" for m in ATTRIBUTION_MODELS} <= {d.kpi_id for d in view.definitions}
 
 
 def test_no_prospect_contact_details_reach_any_scorecard(staged, small_world):

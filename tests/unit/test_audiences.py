@@ -46,6 +46,7 @@ def _load(tmp_path, text: str):
         ),
         (("recipients:", "recipient:"), 12, "unknown key 'recipient'; did you mean 'recipients'"),
         (("on_incomplete:", "on_incomplet:"), 10, "completeness: unknown key 'on_incomplet'"),
+        (("scope: {}", "scope: {}\n    attribution: revenues"), 9, "attribution must be one of"),
     ],
 )
 def test_a_configuration_mistake_is_refused_naming_file_line_and_audience(tmp_path, mistake, line, message):

@@ -27,6 +27,7 @@ class Audience:
     hot_prospects: int = 0  # rows of the hot-prospect list on the scorecard (sales audiences)
     breakdowns: tuple[str, ...] = ()  # dimensions the KPIs are broken down by
     funnel: bool = False  # show the MQL -> SAL -> SQL -> opportunity funnel
+    attribution: str | None = None  # revenue | pipeline: compare the attribution models on it
     on_incomplete: str = "banner"  # hold | banner: what to do when the data is not complete
     max_data_age_hours: float = 48.0  # older data than this at send time is not fresh
     deliver_within_hours: float = 3.0  # later than this after the scheduled time: data engineers hear
@@ -44,6 +45,16 @@ class Audience:
 
 
 ON_INCOMPLETE = ("hold", "banner")
+# The attribution section compares these models, on won revenue or on new pipeline.
+ATTRIBUTION_MODELS = ("first_touch", "last_touch", "linear", "position_based", "time_decay")
+ATTRIBUTION_MEASURES = ("revenue", "pipeline")
+
+
+def attribution_kpis(measure: str | None) -> tuple[str, ...]:
+    """The attribution section's KPIs, one per model, in `ATTRIBUTION_MODELS` order."""
+    return tuple(f"attribution.{measure}_{model}" for model in ATTRIBUTION_MODELS) if measure else ()
+
+
 # The funnel section's steps, in order: each a KPI whose cohort enters the step's stage.
 FUNNEL_KPIS = (
     "funnel_stage_conversion.mql_to_sal",
@@ -69,6 +80,7 @@ AUDIENCE_KEYS = (
     "scope",
     "breakdowns",
     "funnel",
+    "attribution",
     "hot_prospects",
     "completeness",
     "deliver_within_hours",
@@ -92,6 +104,8 @@ def _audience(name: str, spec: dict, registry: dict[str, Kpi]) -> Audience:
     stray = [d for d in spec.get("breakdowns", []) if d not in allowed]
     if stray:
         raise refuse("breakdowns", f"no KPI of this audience can be broken down by {', '.join(stray)}")
+    if spec.get("attribution") not in (None, *ATTRIBUTION_MEASURES):
+        raise refuse("attribution", f"attribution must be one of {ATTRIBUTION_MEASURES}")
     gate = spec.get("completeness") or {}
     check_keys(gate, ("max_age_hours", "on_incomplete"), what=f"{name}: completeness")
     if gate.get("on_incomplete", "banner") not in ON_INCOMPLETE:
@@ -119,6 +133,7 @@ def _audience(name: str, spec: dict, registry: dict[str, Kpi]) -> Audience:
         hot_prospects=int(spec.get("hot_prospects", 0)),
         breakdowns=tuple(spec.get("breakdowns", [])),
         funnel=bool(spec.get("funnel", False)),
+        attribution=spec.get("attribution"),
         on_incomplete=gate.get("on_incomplete", "banner"),
         max_data_age_hours=float(gate.get("max_age_hours", 48)),
         deliver_within_hours=float(spec.get("deliver_within_hours", 3)),

@@ -82,6 +82,69 @@ class Breakdown:
     more_segments: int
 
 
+@dataclass(frozen=True)
+class AttributionRow:
+    channel: str
+    cells: tuple[str, ...]  # one per model: the amount credited and its share
+
+
+@dataclass(frozen=True)
+class AttributionSection:
+    """Won revenue (or new pipeline) credited to channels by each attribution model."""
+
+    title: str
+    period_label: str
+    model_names: tuple[str, ...]
+    rows: tuple[AttributionRow, ...]
+    total_cells: tuple[str, ...]
+    more_channels: int
+
+
+MODEL_NAMES = {
+    "first_touch": "First touch",
+    "last_touch": "Last touch",
+    "linear": "Linear",
+    "position_based": "Position (40/20/40)",
+    "time_decay": "Time decay",
+}
+
+
+def attribution_section(
+    results: ScorecardResults, models: list[Kpi], period: Period, labels: dict[str, str]
+) -> AttributionSection:
+    """One row per channel, the largest by linear credit first; each cell the amount a model
+    credits the channel and its share of the total, so where the models disagree shows."""
+    credits = pd.DataFrame(
+        {kpi.id: results.segments(kpi, period, "channel").set_index("segment")["numerator"] for kpi in models}
+    ).fillna(0.0)
+    totals = [float((results.total(kpi, period) or {}).get("numerator", 0.0)) for kpi in models]
+    linear = next(kpi.id for kpi in models if kpi.parameters["model"] == "linear")
+    order = credits.sort_values(linear, ascending=False, kind="stable") if not credits.empty else credits
+    rows = tuple(
+        AttributionRow(
+            channel=crm_text(labels.get(channel, channel)),
+            cells=tuple(_credit_text(amount, total) for amount, total in zip(amounts, totals, strict=True)),
+        )
+        for channel, amounts in zip(
+            order.index[:BREAKDOWN_ROWS], order.to_numpy()[:BREAKDOWN_ROWS], strict=True
+        )
+    )
+    measure = "New pipeline" if models[0].parameters["measure"] == "pipeline" else "Won revenue"
+    return AttributionSection(
+        title=f"{measure} by channel, each attribution model",
+        period_label=period.label,
+        model_names=tuple(MODEL_NAMES[kpi.parameters["model"]] for kpi in models),
+        rows=rows,
+        total_cells=tuple(format_value("currency", total) for total in totals),
+        more_channels=max(len(order) - BREAKDOWN_ROWS, 0),
+    )
+
+
+def _credit_text(amount: float, total: float) -> str:
+    share = f" ({amount / total:.0%})" if total else ""
+    return format_value("currency", amount) + share
+
+
 def judge(kpi: Kpi, row: dict | None) -> JudgedValue:
     value = None if not row or pd.isna(row["value"]) else float(row["value"])
     judged = status(kpi, value, flags_of(row))

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from revops.kpis.engine import compute_kpis, current_build
 from revops.kpis.registry import Kpi, load_registry
 from revops.periods import Period
-from revops.scorecards.audiences import FUNNEL_KPIS, Audience
+from revops.scorecards.audiences import FUNNEL_KPIS, Audience, attribution_kpis
 from revops.scorecards.charts import sparkline, weekly_change_chart
 from revops.scorecards.completeness import Completeness, check_completeness, expected_objects
 from revops.scorecards.formatting import (
@@ -37,9 +37,11 @@ from revops.scorecards.narrative import (
 )
 from revops.scorecards.results import ScorecardResults
 from revops.scorecards.sections import (
+    AttributionSection,
     Breakdown,
     FunnelSection,
     Perspective,
+    attribution_section,
     breakdown,
     funnel_section,
     judge,
@@ -135,6 +137,7 @@ class ScorecardView:
     freshness: tuple[str, ...] = ()
     exclusions: tuple[str, ...] = ()
     funnel: FunnelSection | None = None
+    attribution: AttributionSection | None = None
     perspectives: tuple[Perspective, ...] = ()
     breakdowns: tuple[Breakdown, ...] = ()
     engagement: EngagementSection | None = None
@@ -159,9 +162,10 @@ def reporting_period(kpi: Kpi, period: Period, data_cutoff: datetime) -> Period:
 
 
 def scorecard_kpis(audience: Audience) -> list[str]:
-    """The tiles' KPIs, then the funnel's steps when the audience shows the funnel."""
-    extra = [k for k in FUNNEL_KPIS if audience.funnel and k not in audience.kpis]
-    return [*audience.kpis, *extra]
+    """The tiles' KPIs, then the funnel's steps and the attribution models where the
+    audience shows them."""
+    sections = [*(FUNNEL_KPIS if audience.funnel else ()), *attribution_kpis(audience.attribution)]
+    return [*audience.kpis, *(k for k in sections if k not in audience.kpis)]
 
 
 def periods_needed(audience: Audience, period: Period, data_cutoff: datetime) -> list[Period]:
@@ -246,7 +250,7 @@ def build_view(
         build_id=build.build_id,
         run_id=run_id,
         tiles=tiles,
-        definitions=_definitions(_unique([*shown, *funnel_steps])),
+        definitions=_definitions(_unique([*shown, *funnel_steps, *_attribution_models(audience, period)])),
         footnotes=_footnotes(tiles, audience),
         narrative=_narrative(shown, tiles, results, audience, labels),
         completeness_problems=gate.problems,
@@ -254,12 +258,25 @@ def build_view(
         freshness=_freshness_lines(gate),
         exclusions=_exclusion_notes(conn, build.build_id, audience, shown),
         funnel=funnel_section(results, funnel_steps) if funnel_steps else None,
+        attribution=_attribution(results, audience, period, labels["channel"]),
         perspectives=perspectives(judged),
         breakdowns=tuple(breakdown(results, d, shown, labels[d]) for d in audience.breakdowns),
         engagement=_engagement_section(conn, audience, period) if audience.hot_prospects else None,
         results_sha256=results_sha256,
         results_rows=results_rows,
     )
+
+
+def _attribution_models(audience: Audience, period: Period) -> list[tuple[Kpi, Period]]:
+    registry = load_registry()
+    return [(registry[k], period) for k in attribution_kpis(audience.attribution)]
+
+
+def _attribution(
+    results: ScorecardResults, audience: Audience, period: Period, labels: dict[str, str]
+) -> AttributionSection | None:
+    models = [kpi for kpi, _ in _attribution_models(audience, period)]
+    return attribution_section(results, models, period, labels) if models else None
 
 
 def _unique(pairs: list[tuple[Kpi, Period]]) -> list[tuple[Kpi, Period]]:
@@ -293,7 +310,7 @@ def _definitions(shown: list[tuple[Kpi, Period]]) -> tuple[DefinitionNote, ...]:
                 sql_sha256=version.sql_sha256,
                 sql_sha256_short=version.sql_sha256[:12],
                 effective_from=version.effective_from.isoformat(),
-                description=kpi.description if first == kpi.name else f"As {first}, for this step.",
+                description=kpi.description if first == kpi.name else f"As {first}, with its own parameters.",
                 owner=kpi.owner,
             )
         )

@@ -275,14 +275,17 @@ def customer_acquisition_cost(world: World, period: Period):
 
 
 def attribution(world: World, period: Period, measure: str, **model) -> tuple[float, int]:
-    """(the amount every attribution model hands out, 1): won revenue closed in the period,
-    or pipeline opened in it. How a model splits it is checked by hand and by a second
-    method (tests/integration/test_attribution.py): the world does not know which touch won."""
+    """(the amount every attribution model hands out, 1; 0 where no deal has any): won
+    revenue closed in the period, or pipeline opened in it. How a model splits it is checked
+    by hand and by a second method (tests/integration/test_attribution.py): the world does
+    not know which touch won a deal."""
     opps = world.truth_opportunities.dropna(subset=["amount"])
     opps = opps[~opps["is_test"]]
     if measure == "won_revenue":
-        return float(opps.loc[opps["is_won"] & _on_dates(opps["close_date"], period), "amount"].sum()), 1
-    return float(opps.loc[_in_period(opps["created_at"], period), "amount"].sum()), 1
+        credited = opps.loc[opps["is_won"] & _on_dates(opps["close_date"], period), "amount"]
+    else:
+        credited = opps.loc[_in_period(opps["created_at"], period), "amount"]
+    return float(credited.sum()), int(len(credited) > 0)
 
 
 def _mql_responses(world: World, period: Period) -> pd.DataFrame:

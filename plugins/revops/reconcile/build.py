@@ -34,6 +34,7 @@ from revops.warehouse.schema import (
     builds,
     campaigns,
     opportunities,
+    opportunity_changes,
     opportunity_stages,
     prospect_identities,
     prospect_stages,
@@ -84,6 +85,7 @@ class Staging:
     opportunities: pd.DataFrame
     timeline: pd.DataFrame
     opportunity_stages: pd.DataFrame
+    opportunity_changes: pd.DataFrame
     users: pd.DataFrame
     campaigns: pd.DataFrame
     targets: pd.DataFrame
@@ -123,6 +125,7 @@ def reconcile(typed: TypedObjects, data_cutoff: datetime) -> Staging:
     prospect_rows = identity.merge_prospects(records, mapping.unmapped_channel)
     opportunity_rows = _opportunities(typed, records, prospect_rows, mapping, stages)
     stage_entries = _opportunity_stages(typed, opportunity_rows, stages)
+    changes = _opportunity_changes(typed, opportunity_rows, stages)
     timeline = build_timeline(
         records,
         prospect_rows,
@@ -137,6 +140,7 @@ def reconcile(typed: TypedObjects, data_cutoff: datetime) -> Staging:
         prospects=prospect_rows,
         opportunities=opportunity_rows,
         opportunity_stages=stage_entries,
+        opportunity_changes=changes,
         timeline=timeline,
         users=pd.DataFrame(
             {
@@ -341,6 +345,27 @@ def _opportunity_stages(
     return first.sort_values(["opportunity_id", "entered_at", "stage"], ignore_index=True)
 
 
+def _opportunity_changes(
+    typed: TypedObjects, opportunity_rows: pd.DataFrame, stages: OpportunityStages
+) -> pd.DataFrame:
+    """Every OpportunityHistory row: the deal's stage, amount, expected close date and forecast
+    category from that moment on, so any past moment's pipeline can be read back."""
+    history = typed[("salesforce", "OpportunityHistory")]
+    history = history[history["OpportunityId"].isin(opportunity_rows["opportunity_id"])]
+    frame = pd.DataFrame(
+        {
+            "opportunity_id": history["OpportunityId"],
+            "changed_at": history["CreatedDate"],
+            "stage": stages.canonical(history["StageName"]),
+            "is_closed": stages.is_closed(history["StageName"]),
+            "amount": history["Amount"],
+            "close_date": history["CloseDate"].dt.date,
+            "forecast_category": stages.forecast_category(history["ForecastCategory"]),
+        }
+    )
+    return frame.sort_values(["opportunity_id", "changed_at", "stage"], ignore_index=True)
+
+
 def _summary(typed: TypedObjects, staging: Staging) -> dict:
     reasons = typed.quarantined["reason"].str.replace(r" '.*?'", "", regex=True)
     prospect_rows, records = staging.prospects, staging.identities
@@ -385,6 +410,7 @@ def _write(
     replace_table(conn, opportunities, staging.opportunities)
     replace_table(conn, prospect_stages, staging.timeline)
     replace_table(conn, opportunity_stages, staging.opportunity_stages)
+    replace_table(conn, opportunity_changes, staging.opportunity_changes)
     replace_table(conn, users, staging.users)
     replace_table(conn, campaigns, staging.campaigns)
     replace_table(conn, targets, staging.targets)

@@ -45,7 +45,7 @@ SPECS = {
     ),
     ("salesforce", "OpportunityHistory"): RecordSpec(
         required=("Id", "OpportunityId", "StageName", "CreatedDate"),
-        types={"CreatedDate": "timestamp", "Amount": "number"},
+        types={"CreatedDate": "timestamp", "Amount": "number", "CloseDate": "date"},
     ),
     ("salesforce", "User"): RecordSpec(required=("Id",), types={"IsActive": "boolean"}),
     # A campaign's cost is spread over its days: without a start it belongs to no period.

@@ -17,6 +17,7 @@ class OpportunityStages:
     won: frozenset[str]
     aliases: dict[str, str]
     probability: dict[str, float]  # stage -> percent chance of closing won
+    forecast_categories: dict[str, str]  # a CRM's value -> pipeline | best_case | commit | ...
 
     @classmethod
     def load(cls) -> OpportunityStages:
@@ -28,6 +29,11 @@ class OpportunityStages:
             won=frozenset(s["name"] for s in stages if s.get("won")),
             aliases=dict(config.get("aliases") or {}),
             probability={s["name"]: float(s["probability"]) for s in stages if "probability" in s},
+            forecast_categories={
+                raw: category
+                for category, spellings in (config.get("forecast_categories") or {}).items()
+                for raw in spellings
+            },
         )
 
     def probability_frame(self) -> pd.DataFrame:
@@ -43,3 +49,7 @@ class OpportunityStages:
 
     def is_won(self, stages: pd.Series) -> pd.Series:
         return self.canonical(stages).isin(self.won)
+
+    def forecast_category(self, values: pd.Series) -> pd.Series:
+        """One name per forecast category (`Forecast` and `Commit` are both commit)."""
+        return values.map(self.forecast_categories)

@@ -150,10 +150,17 @@ STAGE_FORECAST_CATEGORY = {
     "Prospecting": "Pipeline",
     "Qualification": "Pipeline",
     "Demo": "Best Case",
-    "Proposal": "Best Case",
+    "Proposal": "Commit",
     "Negotiation": "Commit",
     "Closed Won": "Closed",
     "Closed Lost": "Omitted",
+}
+FORECAST_CATEGORY_API_NAMES = {
+    "Pipeline": "Pipeline",
+    "Best Case": "BestCase",
+    "Commit": "Forecast",
+    "Closed": "Closed",
+    "Omitted": "Omitted",
 }
 
 FIRST_NAMES = (

@@ -242,10 +242,9 @@ def lead_score_validity(world: World, period: Period, score_after_days: int = 7,
     return float(wins), len(positives) * len(negatives)
 
 
-def quota_attainment(world: World, period: Period):
-    """(won amount, target) over the reps with a target in the period, read from the targets
-    file with pandas: each month's target spread evenly over its days, then the period's
-    days summed."""
+def _period_targets(period: Period) -> pd.Series:
+    """Each rep's target above zero for the period, read from the targets file with pandas:
+    each month's target spread evenly over its days, then the period's days summed."""
     targets = pd.read_csv(config_dir() / "targets.csv", comment="#")
     daily = []
     for row in targets.itertuples():
@@ -253,10 +252,43 @@ def quota_attainment(world: World, period: Period):
         daily.append(pd.DataFrame({"owner_id": row.owner_id, "day": days, "target": row.target / len(days)}))
     days = pd.concat(daily)
     quota = days[_on_dates(days["day"], period)].groupby("owner_id")["target"].sum()
-    quota = quota[quota > 0]
+    return quota[quota > 0]
+
+
+def quota_attainment(world: World, period: Period):
+    """(won amount, target) over the reps with a target in the period."""
+    quota = _period_targets(period)
     won = _closed_in_period(world, period).query("is_won").dropna(subset=["amount"])
     won_by_rep = won.groupby("owner_id")["amount"].sum().reindex(quota.index, fill_value=0)
     return float(won_by_rep.sum()), float(quota.sum())
+
+
+def _expected_in_period(world: World, period: Period) -> pd.DataFrame:
+    """Deals as the stage history had them when the period began: open, with an amount,
+    expected to close inside the period (test deals left out); with their owner."""
+    opps = world.truth_opportunities[~world.truth_opportunities["is_test"]]
+    history = _stage_history(world, opps["opportunity_id"])
+    before = history[history["at"] < pd.Timestamp(period.start_at)]
+    latest = before.sort_values(["at", "order"]).groupby("OpportunityId").last()
+    open_then = latest[~latest["StageName"].isin(["Closed Won", "Closed Lost"])].dropna(subset=["Amount"])
+    expected = open_then[_on_dates(open_then["CloseDate"], period)]
+    return expected.assign(owner_id=expected.index.map(opps.set_index("opportunity_id")["owner_id"]))
+
+
+def pipeline_coverage(world: World, period: Period):
+    """(pipeline the period began with, target) over the reps with a target."""
+    quota = _period_targets(period)
+    pipeline = _expected_in_period(world, period).groupby("owner_id")["Amount"].sum()
+    return float(pipeline.reindex(quota.index, fill_value=0).sum()), float(quota.sum())
+
+
+def forecast_attainment(world: World, period: Period, include_best_case: bool = False):
+    """(won amount, commit forecast when the period began; best case too where asked)."""
+    categories = ["Forecast", "BestCase"] if include_best_case else ["Forecast"]
+    expected = _expected_in_period(world, period)
+    forecast = expected.loc[expected["ForecastCategory"].isin(categories), "Amount"].sum()
+    won = _closed_in_period(world, period).query("is_won").dropna(subset=["amount"])
+    return float(won["amount"].sum()), float(forecast)
 
 
 def customer_acquisition_cost(world: World, period: Period):
@@ -394,6 +426,8 @@ TRUTH = {
     "lead_score_validity": lead_score_validity,
     "quota_attainment": quota_attainment,
     "customer_acquisition_cost": customer_acquisition_cost,
+    "pipeline_coverage": pipeline_coverage,
+    "forecast_attainment": forecast_attainment,
     "attribution": attribution,
     "lead_response_time": lead_response_time,
     "lead_response_sla": lead_response_sla,

@@ -757,6 +757,8 @@ def _opportunity_history(opps: pd.DataFrame, as_of) -> pd.DataFrame:
                     "StageName": stage,
                     "CreatedDate": at[entered],
                     "Amount": opps["amount"].to_numpy()[entered],
+                    # While open, a deal carries the close date its owner expected at creation.
+                    "CloseDate": pd.to_datetime(opps["expected_close"].to_numpy()[entered]).normalize(),
                 }
             )
         )
@@ -768,11 +770,16 @@ def _opportunity_history(opps: pd.DataFrame, as_of) -> pd.DataFrame:
                 "StageName": closed["stage"].to_numpy(),
                 "CreatedDate": closed["close_at"].to_numpy(),
                 "Amount": closed["amount"].to_numpy(),
+                "CloseDate": pd.to_datetime(closed["close_at"].to_numpy()).normalize(),
             }
         )
     )
     history = pd.concat(parts, ignore_index=True).sort_values(["OpportunityId", "CreatedDate"])
     history["Probability"] = history["StageName"].map(cat.STAGE_PROBABILITY)
+    # The history object holds the picklist's API names ("Forecast" is Commit's).
+    history["ForecastCategory"] = (
+        history["StageName"].map(cat.STAGE_FORECAST_CATEGORY).map(cat.FORECAST_CATEGORY_API_NAMES)
+    )
     history["IsDeleted"] = False
     history.insert(0, "Id", salesforce_ids("008", range(1, len(history) + 1)))
     return history.reset_index(drop=True)

@@ -277,6 +277,19 @@ users = sa.Table(
     schema="staging",
 )
 
+opportunity_changes = sa.Table(  # every stage-history row: what the deal looked like from then on
+    "opportunity_changes",
+    metadata,
+    sa.Column("opportunity_id", sa.String, nullable=False),
+    _ts("changed_at", nullable=False),
+    sa.Column("stage", sa.String, nullable=False),
+    sa.Column("is_closed", sa.Boolean, nullable=False),
+    sa.Column("amount", sa.Float),
+    sa.Column("close_date", sa.Date),  # the close date expected then (the actual one, once closed)
+    sa.Column("forecast_category", sa.String),  # pipeline | best_case | commit | closed | omitted
+    schema="staging",
+)
+
 stage_probabilities = sa.Table(  # from opportunity_stages.yaml, with each build
     "stage_probabilities",
     metadata,

@@ -1,0 +1,166 @@
+"""Pipeline coverage and forecast attainment, read back from the stage history as it stood
+when the period began, on a hand-built staging layer (DuckDB and PostgreSQL). The sums are
+worked out in the comments."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pandas as pd
+import pytest
+
+from revops.kpis.engine import TOTAL, compute_kpis
+from revops.periods import period_containing
+from revops.warehouse import get_engine
+from revops.warehouse.load import append_frame
+from revops.warehouse.schema import opportunities, opportunity_changes, targets, users
+from tests.helpers import record_build
+
+MARCH = period_containing("month", date(2026, 3, 1))
+
+# deal: (owner, amount, excluded, [(changed at, stage, expected close date, forecast category)])
+DEALS = {
+    # Open on 1 March, expected in March, commit; won on the 14th.
+    "d1": (
+        "R1",
+        10_000.0,
+        False,
+        [
+            (datetime(2026, 2, 10), "Proposal", date(2026, 3, 15), "commit"),
+            (datetime(2026, 3, 14), "Closed Won", date(2026, 3, 14), "closed"),
+        ],
+    ),
+    # Open on 1 March, expected in March, best case; it slipped to April only on 5 March.
+    "d2": (
+        "R1",
+        8_000.0,
+        False,
+        [
+            (datetime(2026, 2, 1), "Demo", date(2026, 3, 20), "best_case"),
+            (datetime(2026, 3, 5), "Demo", date(2026, 4, 20), "best_case"),
+        ],
+    ),
+    # Expected in February (overdue on 1 March): not March's pipeline; but won in March.
+    "d3": (
+        "R2",
+        20_000.0,
+        False,
+        [
+            (datetime(2026, 1, 20), "Negotiation", date(2026, 2, 25), "commit"),
+            (datetime(2026, 3, 3), "Closed Won", date(2026, 3, 3), "closed"),
+        ],
+    ),
+    # Opened after 1 March and won in it: never forecast, still won.
+    "d4": (
+        "R2",
+        5_000.0,
+        False,
+        [
+            (datetime(2026, 3, 2), "Prospecting", date(2026, 3, 30), "pipeline"),
+            (datetime(2026, 3, 28), "Closed Won", date(2026, 3, 28), "closed"),
+        ],
+    ),
+    # Lost in February: closed when March began.
+    "d5": (
+        "R1",
+        7_000.0,
+        False,
+        [
+            (datetime(2026, 2, 15), "Proposal", date(2026, 3, 10), "commit"),
+            (datetime(2026, 2, 28), "Closed Lost", date(2026, 2, 28), "omitted"),
+        ],
+    ),
+    "d6": ("R2", 4_000.0, True, [(datetime(2026, 2, 1), "Proposal", date(2026, 3, 10), "commit")]),  # test
+    # R3 has no target: in the forecast, not in coverage.
+    "d7": ("R3", 6_000.0, False, [(datetime(2026, 2, 1), "Proposal", date(2026, 3, 12), "commit")]),
+    "d8": ("R2", None, False, [(datetime(2026, 2, 1), "Proposal", date(2026, 3, 12), "commit")]),  # no amount
+}
+CLOSED = {"Closed Won", "Closed Lost"}
+
+
+@pytest.fixture
+def results(any_warehouse_url):
+    engine = get_engine(any_warehouse_url)
+    with engine.begin() as conn:
+        append_frame(conn, opportunity_changes, _changes())
+        append_frame(conn, opportunities, _opportunities())
+        append_frame(
+            conn, users, pd.DataFrame({"user_id": ["R1", "R2", "R3"], "region": ["EMEA", "NA", "EMEA"]})
+        )
+        append_frame(
+            conn,
+            targets,
+            pd.DataFrame(
+                {"owner_id": ["R1", "R2"], "month": date(2026, 3, 1), "target": [10_000.0, 20_000.0]}
+            ),
+        )
+        record_build(conn, datetime(2026, 4, 1))
+    ids = ["pipeline_coverage", "forecast_attainment", "forecast_attainment.best_case"]
+    frame = compute_kpis(engine, [MARCH], "forecast-test", kpi_ids=ids)
+    return frame.set_index(["kpi_id", "dimension", "segment"])
+
+
+def _changes() -> pd.DataFrame:
+    rows = [
+        (deal, at, stage, stage in CLOSED, amount, expected, category)
+        for deal, (_, amount, _, history) in DEALS.items()
+        for at, stage, expected, category in history
+    ]
+    columns = [
+        "opportunity_id",
+        "changed_at",
+        "stage",
+        "is_closed",
+        "amount",
+        "close_date",
+        "forecast_category",
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _opportunities() -> pd.DataFrame:
+    rows = []
+    for deal, (owner, amount, excluded, history) in DEALS.items():
+        _, stage, close_date, _ = history[-1]
+        rows.append(
+            (deal, owner, amount, excluded, stage, stage in CLOSED, stage == "Closed Won", close_date)
+        )
+    columns = [
+        "opportunity_id",
+        "owner_id",
+        "amount",
+        "is_excluded",
+        "stage",
+        "is_closed",
+        "is_won",
+        "close_date",
+    ]
+    return pd.DataFrame(rows, columns=columns).assign(
+        region="EMEA", channel="x", sub_channel="x", is_from_converted_lead=False
+    )
+
+
+def _value(results, kpi_id, dimension=TOTAL, segment="all"):
+    row = results.loc[(kpi_id, dimension, segment)]
+    value = None if pd.isna(row["value"]) else pytest.approx(row["value"])
+    return pytest.approx(row["numerator"]), pytest.approx(row["denominator"]), value
+
+
+def test_coverage_is_the_pipeline_march_began_with_over_its_target(results):
+    # R1: d1 10,000 + d2 8,000 expected in March; R2: none (d3 overdue, d4 not yet open, d6 a
+    # test deal, d8 without an amount). Targets 10,000 + 20,000. R3 has no target.
+    assert _value(results, "pipeline_coverage") == (18_000, 30_000, 0.6)
+    assert _value(results, "pipeline_coverage", "opportunity_owner", "R1") == (18_000, 10_000, 1.8)
+    assert _value(results, "pipeline_coverage", "opportunity_owner", "R2") == (0, 20_000, 0)
+    assert ("pipeline_coverage", "opportunity_owner", "R3") not in results.index
+
+
+def test_forecast_attainment_sets_what_was_won_against_the_forecast_of_the_first_day(results):
+    # Won in March: d1 10,000 + d3 20,000 + d4 5,000 = 35,000.
+    # Commit on 1 March: d1 10,000 + d7 6,000 (d5 already lost) = 16,000.
+    assert _value(results, "forecast_attainment") == (35_000, 16_000, 35 / 16)
+    # With best case: + d2 8,000 (its slip came later).
+    assert _value(results, "forecast_attainment.best_case") == (35_000, 24_000, 35 / 24)
+    assert _value(results, "forecast_attainment", "opportunity_owner", "R1") == (10_000, 10_000, 1.0)
+    assert _value(results, "forecast_attainment", "opportunity_owner", "R2") == (25_000, 0, None)
+    assert _value(results, "forecast_attainment", "opportunity_owner", "R3") == (0, 6_000, 0)

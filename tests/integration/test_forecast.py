@@ -13,7 +13,7 @@ from revops.kpis.engine import TOTAL, compute_kpis
 from revops.periods import period_containing
 from revops.warehouse import get_engine
 from revops.warehouse.load import append_frame
-from revops.warehouse.schema import opportunities, opportunity_changes, targets, users
+from revops.warehouse.schema import opportunities, opportunity_changes, opportunity_stages, targets, users
 from tests.helpers import record_build
 
 MARCH = period_containing("month", date(2026, 3, 1))
@@ -74,6 +74,36 @@ DEALS = {
     # R3 has no target: in the forecast, not in coverage.
     "d7": ("R3", 6_000.0, False, [(datetime(2026, 2, 1), "Proposal", date(2026, 3, 12), "commit")]),
     "d8": ("R2", None, False, [(datetime(2026, 2, 1), "Proposal", date(2026, 3, 12), "commit")]),  # no amount
+    # History for the cross-check: closed in the year before March.
+    "h1": (
+        "R1",
+        10_000.0,
+        False,
+        [
+            (datetime(2025, 10, 1), "Demo", date(2025, 11, 1), "best_case"),
+            (datetime(2025, 10, 15), "Proposal", date(2025, 11, 1), "commit"),
+            (datetime(2025, 11, 1), "Closed Won", date(2025, 11, 1), "closed"),
+        ],
+    ),
+    "h2": (
+        "R2",
+        30_000.0,
+        False,
+        [
+            (datetime(2025, 12, 1), "Demo", date(2025, 12, 20), "best_case"),
+            (datetime(2025, 12, 20), "Closed Lost", date(2025, 12, 20), "omitted"),
+        ],
+    ),
+    # Closed more than a year before March: not history any more.
+    "h3": (
+        "R1",
+        50_000.0,
+        False,
+        [
+            (datetime(2024, 12, 1), "Proposal", date(2025, 1, 15), "commit"),
+            (datetime(2025, 1, 15), "Closed Won", date(2025, 1, 15), "closed"),
+        ],
+    ),
 }
 CLOSED = {"Closed Won", "Closed Lost"}
 
@@ -83,6 +113,7 @@ def results(any_warehouse_url):
     engine = get_engine(any_warehouse_url)
     with engine.begin() as conn:
         append_frame(conn, opportunity_changes, _changes())
+        append_frame(conn, opportunity_stages, _stage_entries())
         append_frame(conn, opportunities, _opportunities())
         append_frame(
             conn, users, pd.DataFrame({"user_id": ["R1", "R2", "R3"], "region": ["EMEA", "NA", "EMEA"]})
@@ -95,7 +126,12 @@ def results(any_warehouse_url):
             ),
         )
         record_build(conn, datetime(2026, 4, 1))
-    ids = ["pipeline_coverage", "forecast_attainment", "forecast_attainment.best_case"]
+    ids = [
+        "pipeline_coverage",
+        "forecast_attainment",
+        "forecast_attainment.best_case",
+        "forecast_cross_check",
+    ]
     frame = compute_kpis(engine, [MARCH], "forecast-test", kpi_ids=ids)
     return frame.set_index(["kpi_id", "dimension", "segment"])
 
@@ -116,6 +152,11 @@ def _changes() -> pd.DataFrame:
         "forecast_category",
     ]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _stage_entries() -> pd.DataFrame:
+    changes = _changes().rename(columns={"changed_at": "entered_at"})
+    return changes.drop_duplicates(["opportunity_id", "stage"])[["opportunity_id", "stage", "entered_at"]]
 
 
 def _opportunities() -> pd.DataFrame:
@@ -164,3 +205,12 @@ def test_forecast_attainment_sets_what_was_won_against_the_forecast_of_the_first
     assert _value(results, "forecast_attainment", "opportunity_owner", "R1") == (10_000, 10_000, 1.0)
     assert _value(results, "forecast_attainment", "opportunity_owner", "R2") == (25_000, 0, None)
     assert _value(results, "forecast_attainment", "opportunity_owner", "R3") == (0, 6_000, 0)
+
+
+def test_the_cross_check_weighs_the_opening_pipeline_by_each_stages_past_conversion(results):
+    # Closed between 1 March 2025 and 1 March 2026: h1 (won 10,000: Demo, Proposal), h2 (lost
+    # 30,000: Demo), d5 (lost 7,000: Proposal); h3 closed too long ago, d6 is a test deal.
+    # Demo converts 10,000 / 40,000 = 0.25; Proposal 10,000 / 17,000.
+    # Open on 1 March and expected in it: d1 Proposal 10,000, d2 Demo 8,000, d7 Proposal 6,000.
+    cross_check = 16_000 * 10 / 17 + 8_000 * 0.25
+    assert _value(results, "forecast_cross_check") == (cross_check, 16_000, cross_check / 16_000)

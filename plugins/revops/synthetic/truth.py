@@ -282,6 +282,24 @@ def pipeline_coverage(world: World, period: Period):
     return float(pipeline.reindex(quota.index, fill_value=0).sum()), float(quota.sum())
 
 
+def forecast_cross_check(world: World, period: Period, history_days: int = 365):
+    """(the period's opening pipeline weighed by each stage's historical conversion, commit
+    forecast): the conversion from the deals closed in the preceding `history_days`."""
+    opps = world.truth_opportunities[~world.truth_opportunities["is_test"]].dropna(subset=["amount"])
+    start = pd.Timestamp(period.start)
+    since = start - pd.Timedelta(days=history_days)
+    closed = opps[opps["is_closed"] & (opps["close_date"] >= since) & (opps["close_date"] < start)]
+    history = _stage_history(world, closed["opportunity_id"]).drop_duplicates(["OpportunityId", "StageName"])
+    passed = history.merge(closed, left_on="OpportunityId", right_on="opportunity_id")
+    won_share = passed.groupby("StageName").apply(
+        lambda deals: deals.loc[deals["is_won"], "amount"].sum() / deals["amount"].sum(), include_groups=False
+    )
+    expected = _expected_in_period(world, period)
+    weighed = expected["Amount"] * expected["StageName"].map(won_share).fillna(0)
+    commit = expected.loc[expected["ForecastCategory"] == "Forecast", "Amount"].sum()
+    return float(weighed.sum()), float(commit)
+
+
 def forecast_attainment(world: World, period: Period, include_best_case: bool = False):
     """(won amount, commit forecast when the period began; best case too where asked)."""
     categories = ["Forecast", "BestCase"] if include_best_case else ["Forecast"]
@@ -428,6 +446,7 @@ TRUTH = {
     "customer_acquisition_cost": customer_acquisition_cost,
     "pipeline_coverage": pipeline_coverage,
     "forecast_attainment": forecast_attainment,
+    "forecast_cross_check": forecast_cross_check,
     "attribution": attribution,
     "lead_response_time": lead_response_time,
     "lead_response_sla": lead_response_sla,

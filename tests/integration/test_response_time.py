@@ -119,3 +119,16 @@ def test_sla_counts_breaches_and_leaves_out_leads_still_inside_it(results):
     assert results.loc["lead_response_sla", ["numerator", "denominator"]].tolist() == [5, 8]
     # 48 h: e and f are still inside it at the cut-off (pending), j breached: 5 of 6.
     assert results.loc["lead_response_sla.48h", ["numerator", "denominator"]].tolist() == [5, 6]
+
+
+def test_without_a_business_calendar_the_response_kpis_have_no_data(any_warehouse_url):
+    """No working hours to count is no data, not every lead answered in zero hours."""
+    engine = get_engine(any_warehouse_url)
+    with engine.begin() as conn:
+        append_frame(conn, prospects, _prospects())
+        append_frame(conn, prospect_stages, _stages())
+        record_build(conn, CUTOFF)
+    kpi_ids = ["lead_response_sla", "lead_response_time"]
+    frame = compute_kpis(engine, [WEEK], "no-calendar-test", kpi_ids=kpi_ids)
+    assert sorted(frame["kpi_id"]) == kpi_ids and (frame["dimension"] == TOTAL).all()
+    assert frame["flags"].str.startswith("no_data").all() and frame["value"].isna().all()

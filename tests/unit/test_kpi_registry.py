@@ -63,6 +63,14 @@ def test_a_version_published_after_its_effective_date_restates_the_periods_betwe
     assert kpi.restatement(date(2025, 9, 1)) is None  # v1's time
 
 
+def test_every_table_a_kpi_requires_is_a_warehouse_table():
+    from revops.warehouse.schema import metadata
+
+    required = {table for kpi in REGISTRY.values() for table in kpi.requires}
+    assert "staging.working_hours" in required
+    assert required <= set(metadata.tables)
+
+
 GOOD_DEFINITION = (
     "id: broken_kpi\nname: x\ndescription: x\nowner: x\nperspective: financial\nunit: percent\n"
     "direction: higher_is_better\nkind: rate\nminimum_volume: 1\n"
@@ -90,6 +98,10 @@ GOOD_DEFINITION = (
             r":6: unit must be one of \('percent', 'currency', 'days', 'hours', 'ratio'\)",
         ),
         (("direction: higher_is_better", "direction: up"), r":7: direction must be one of"),
+        (
+            ("minimum_volume: 1", "minimum_volume: 1\nrequires: [working_hours]"),
+            r":10: not a staging table: working_hours",
+        ),
         (
             ("unit: percent", "unit: [percent"),
             r":7: not valid YAML: .*expected .,. or .\].*\(while parsing a flow sequence\)",

@@ -26,12 +26,15 @@ from revops.periods import Period
 from revops.warehouse import read_frame
 from revops.warehouse.engine import exclusive_transaction
 from revops.warehouse.load import append_frame
-from revops.warehouse.schema import kpi_exclusions, kpi_results
+from revops.warehouse.schema import kpi_exclusions, kpi_results, metadata
 
 log = logging.getLogger(__name__)
 
 TOTAL = "total"
 EVERYTHING = Scope()
+NO_DATA_TOTAL = pd.DataFrame(
+    {"segment": ["all"], "numerator": [0.0], "denominator": [0.0], "volume": [0], "dimension": [TOTAL]}
+)
 # The only column expressions a dimension can put into SQL. Each KPI lists the dimensions
 # that make sense for the table it reads (an opportunity has an owner, a prospect a lead owner).
 DIMENSION_EXPRESSIONS = {
@@ -137,11 +140,13 @@ def compute_one(
     """One KPI version for one period and scope, every allowed dimension (not stored)."""
     params = query_parameters(kpi, period, scope, build.data_cutoff)
     frames = []
-    for dimension in (TOTAL, *kpi.dimensions):
-        rows = read_frame(conn, render_sql(version.sql, dimension, scope), params)
-        if dimension == TOTAL and rows.empty:
-            rows = pd.DataFrame({"segment": ["all"], "numerator": [0.0], "denominator": [0.0], "volume": [0]})
-        frames.append(rows.assign(dimension=dimension))
+    if _inputs_present(conn, kpi):
+        frames = [
+            read_frame(conn, render_sql(version.sql, dimension, scope), params).assign(dimension=dimension)
+            for dimension in (TOTAL, *kpi.dimensions)
+        ]
+    if not frames or frames[0].empty:  # the total comes first; without rows it says "no data"
+        frames = [NO_DATA_TOTAL, *frames[1:]]
     rows = pd.concat(frames, ignore_index=True)
     rows["numerator"] = rows["numerator"].astype(float)
     rows["denominator"] = rows["denominator"].astype(float)
@@ -168,6 +173,19 @@ def compute_one(
         flags=[_flags(kpi, period, build, v) for v in rows["volume"]],
         data_cutoff=build.data_cutoff,
     ).sort_values(["dimension", "segment"], ignore_index=True)
+
+
+def _inputs_present(conn: sa.Connection, kpi: Kpi) -> bool:
+    """Whether every table the KPI requires holds rows (see `Kpi.requires`)."""
+    for table in kpi.requires:
+        if table not in metadata.tables:
+            raise ValueError(f"KPI {kpi.id} requires {table}, which the warehouse does not have")
+        if (
+            conn.execute(sa.select(sa.literal(1)).select_from(metadata.tables[table]).limit(1)).first()
+            is None
+        ):
+            return False
+    return True
 
 
 def _flags(kpi: Kpi, period: Period, build: Build, volume: int) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -44,6 +45,7 @@ REQUIRED_DEFINITION_KEYS = (
 
 DEFINITION_KEYS = (
     "grain_basis", "maturity_days", "dimensions", "thresholds", "parameters", "variants", "variants_only",
+    "requires",
 )  # fmt: skip
 REQUIRED_VERSION_KEYS = ("version", "status", "effective_from", "rationale")
 VERSION_KEYS = ("approved_by", "published_on", "sql_sha256", "parameters")
@@ -97,6 +99,9 @@ class Kpi:
     versions: tuple[KpiVersion, ...]
     parameters: dict[str, object] = field(default_factory=dict)  # bound into the SQL
     family: str | None = None  # the definition a variant belongs to
+    # Tables that must hold rows for the SQL to mean anything (a calendar, say): when one is
+    # empty the KPI has no data, rather than a number computed from nothing.
+    requires: tuple[str, ...] = ()
 
     @property
     def additive(self) -> bool:
@@ -208,6 +213,12 @@ def load_kpis(definition_path: Path) -> list[Kpi]:
         if spec[key] not in allowed:
             raise ConfigError(f"{location(spec, key)}: {key} must be one of {allowed}")
     defaults = _parameters(location(spec, "parameters"), spec.get("parameters") or {})
+    # Names only: the warehouse schema imports pandas, which a DAG file parsing must not.
+    not_tables = [t for t in spec.get("requires", []) if not re.fullmatch(r"staging\.[a-z_]+", str(t))]
+    if not_tables:
+        raise ConfigError(
+            f"{location(spec, 'requires')}: not a staging table: {', '.join(map(str, not_tables))}"
+        )
     base = Kpi(
         id=spec["id"],
         name=spec["name"],
@@ -223,6 +234,7 @@ def load_kpis(definition_path: Path) -> list[Kpi]:
         thresholds=dict(spec.get("thresholds") or {}),
         versions=tuple(_version(folder, v) for v in spec["versions"]),
         parameters=defaults,
+        requires=tuple(spec.get("requires", [])),
     )
     variants = [_variant(base, name, v) for name, v in (spec.get("variants") or {}).items()]
     # A family whose defaults mean nothing on their own lists only its variants.

@@ -13,7 +13,14 @@ from revops.kpis.engine import TOTAL, compute_kpis
 from revops.periods import period_containing
 from revops.warehouse import get_engine
 from revops.warehouse.load import append_frame
-from revops.warehouse.schema import opportunities, opportunity_changes, opportunity_stages, targets, users
+from revops.warehouse.schema import (
+    opportunities,
+    opportunity_changes,
+    opportunity_stages,
+    prospects,
+    targets,
+    users,
+)
 from tests.helpers import record_build
 
 MARCH = period_containing("month", date(2026, 3, 1))
@@ -106,6 +113,7 @@ DEALS = {
     ),
 }
 CLOSED = {"Closed Won", "Closed Lost"}
+FROM_LEADS = {"h1", "h2", "d5", "d1", "d6"}  # opportunities converted from a lead
 
 
 @pytest.fixture
@@ -115,6 +123,7 @@ def results(any_warehouse_url):
         append_frame(conn, opportunity_changes, _changes())
         append_frame(conn, opportunity_stages, _stage_entries())
         append_frame(conn, opportunities, _opportunities())
+        append_frame(conn, prospects, _prospects())
         append_frame(
             conn, users, pd.DataFrame({"user_id": ["R1", "R2", "R3"], "region": ["EMEA", "NA", "EMEA"]})
         )
@@ -131,6 +140,7 @@ def results(any_warehouse_url):
         "forecast_attainment",
         "forecast_attainment.best_case",
         "forecast_cross_check",
+        "leads_needed",
     ]
     frame = compute_kpis(engine, [MARCH], "forecast-test", kpi_ids=ids)
     return frame.set_index(["kpi_id", "dimension", "segment"])
@@ -162,22 +172,30 @@ def _stage_entries() -> pd.DataFrame:
 def _opportunities() -> pd.DataFrame:
     rows = []
     for deal, (owner, amount, excluded, history) in DEALS.items():
+        opened_at, _, _, _ = history[0]
         _, stage, close_date, _ = history[-1]
-        rows.append(
-            (deal, owner, amount, excluded, stage, stage in CLOSED, stage == "Closed Won", close_date)
-        )
-    columns = [
-        "opportunity_id",
-        "owner_id",
-        "amount",
-        "is_excluded",
-        "stage",
-        "is_closed",
-        "is_won",
-        "close_date",
-    ]
-    return pd.DataFrame(rows, columns=columns).assign(
-        region="EMEA", channel="x", sub_channel="x", is_from_converted_lead=False
+        won, closed = stage == "Closed Won", stage in CLOSED
+        rows.append((deal, owner, amount, excluded, stage, closed, won, close_date, opened_at))
+    columns = ["opportunity_id", "owner_id", "amount", "is_excluded", "stage", "is_closed", "is_won"]
+    frame = pd.DataFrame(rows, columns=[*columns, "close_date", "created_at"])
+    from_leads = frame["opportunity_id"].isin(FROM_LEADS)
+    return frame.assign(region="EMEA", channel="x", sub_channel="x", is_from_converted_lead=from_leads)
+
+
+def _prospects() -> pd.DataFrame:
+    """40 prospects arrived in the year before March; two test records, one who came in
+    March and one who came before that year do not count."""
+    created = [datetime(2025, 6, 1) + pd.Timedelta(days=6 * n) for n in range(40)]  # to 21 Jan
+    created += [datetime(2025, 9, 1), datetime(2025, 9, 2), datetime(2026, 3, 2), datetime(2025, 1, 5)]
+    return pd.DataFrame(
+        {
+            "prospect_id": [f"p{n}" for n in range(len(created))],
+            "created_at": created,
+            "channel": "x",
+            "sub_channel": "x",
+            "record_count": 1,
+            "is_excluded": [False] * 40 + [True, True, False, False],
+        }
     )
 
 
@@ -214,3 +232,10 @@ def test_the_cross_check_weighs_the_opening_pipeline_by_each_stages_past_convers
     # Open on 1 March and expected in it: d1 Proposal 10,000, d2 Demo 8,000, d7 Proposal 6,000.
     cross_check = 16_000 * 10 / 17 + 8_000 * 0.25
     assert _value(results, "forecast_cross_check") == (cross_check, 16_000, cross_check / 16_000)
+
+
+def test_the_reverse_funnel_turns_the_target_into_leads_needed(results):
+    # The year before March: h1 won 10,000; h2 and d5 lost (h3 too old, d6 a test deal).
+    # Target 30,000 / 10,000 a won deal = 3 deals; / a win rate of 1 in 3 = 9 opportunities;
+    # / 4 opportunities from leads (h1, h2, d5, d1) per 40 new prospects = 90 leads.
+    assert _value(results, "leads_needed") == (90, 1, 90)

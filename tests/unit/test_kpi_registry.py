@@ -95,7 +95,7 @@ GOOD_DEFINITION = (
         (("kind: rate", "kind: rat"), r":8: kind must be one of"),
         (
             ("unit: percent", "unit: pct"),
-            r":6: unit must be one of \('percent', 'currency', 'days', 'hours', 'ratio'\)",
+            r":6: unit must be one of \('percent', 'currency', 'days', 'hours', 'ratio', 'count'\)",
         ),
         (("direction: higher_is_better", "direction: up"), r":7: direction must be one of"),
         (

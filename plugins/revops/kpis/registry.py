@@ -34,7 +34,7 @@ STATUSES = ("proposed", "published", "retired")
 # converter / non-converter pairs. Neither of the last two adds up across segments.
 KINDS = ("rate", "ratio", "total", "quantile", "auc")
 ADDITIVE_KINDS = ("rate", "ratio", "total")
-UNITS = ("percent", "currency", "days", "hours", "ratio")
+UNITS = ("percent", "currency", "days", "hours", "ratio", "count")
 DIRECTIONS = ("higher_is_better", "lower_is_better")
 PERSPECTIVES = ("financial", "customer", "internal_process", "learning_and_growth")
 # What a definition.yaml may say; anything else is a typo and refused with its line.

@@ -41,6 +41,8 @@ def format_value(unit: str, value: float | None) -> str:
         return f"${value:,.0f}"
     if unit in ("days", "hours"):
         return f"{value:,.1f} {unit}"
+    if unit == "count":
+        return f"{value:,.0f}"
     return f"{value:,.2f}"
 
 
@@ -53,6 +55,8 @@ def change_text(unit: str, value: float | None, previous: float | None) -> str:
         return f"{'+' if value >= previous else '-'}${abs(value - previous):,.0f}"
     if unit in ("days", "hours"):
         return f"{value - previous:+,.1f} {unit}"
+    if unit == "count":
+        return f"{value - previous:+,.0f}"
     return f"{value - previous:+,.2f}"
 
 

@@ -132,4 +132,6 @@ def _amount(unit: str, value: float) -> str:
         return f"{'+' if value >= 0 else '-'}${abs(value):,.0f}"
     if unit in ("days", "hours"):
         return f"{value:+,.1f} {unit}"
+    if unit == "count":
+        return f"{value:+,.0f}"
     return f"{value:+,.2f}"

@@ -263,6 +263,29 @@ def quota_attainment(world: World, period: Period):
     return float(won_by_rep.sum()), float(quota.sum())
 
 
+def leads_needed(world: World, period: Period, history_days: int = 365):
+    """(the period's target run back through the preceding year's funnel, 1; 0 where there is
+    nothing to divide by): target / deal size / win rate / opportunities per new prospect."""
+    start, start_at = pd.Timestamp(period.start), pd.Timestamp(period.start_at)
+    window = pd.Timedelta(days=history_days)
+    opps = world.truth_opportunities[~world.truth_opportunities["is_test"]]
+    closed = opps[opps["is_closed"] & (opps["close_date"] >= start - window) & (opps["close_date"] < start)]
+    closed = closed.dropna(subset=["amount"])
+    won = closed[closed["is_won"]]
+    people = world.truth_prospects["created_at"]
+    arrivals = int(((people >= start_at - window) & (people < start_at)).sum())
+    from_leads = opps[opps["is_from_converted_lead"]]
+    lead_opps = int(
+        ((from_leads["created_at"] >= start_at - window) & (from_leads["created_at"] < start_at)).sum()
+    )
+    target = _period_targets(period).sum()
+    if not (target > 0 and len(won) and lead_opps):
+        return 0.0, 0
+    deals = target / (won["amount"].sum() / len(won))
+    opportunities = deals / (len(won) / len(closed))
+    return float(opportunities / (lead_opps / arrivals)), 1
+
+
 def _expected_in_period(world: World, period: Period) -> pd.DataFrame:
     """Deals as the stage history had them when the period began: open, with an amount,
     expected to close inside the period (test deals left out); with their owner."""
@@ -447,6 +470,7 @@ TRUTH = {
     "pipeline_coverage": pipeline_coverage,
     "forecast_attainment": forecast_attainment,
     "forecast_cross_check": forecast_cross_check,
+    "leads_needed": leads_needed,
     "attribution": attribution,
     "lead_response_time": lead_response_time,
     "lead_response_sla": lead_response_sla,

@@ -174,6 +174,16 @@ def stage_skip_rate(world: World, period: Period, won_stage: str = "Closed Won")
     return skipped, len(won)
 
 
+def rapid_wins(world: World, period: Period, max_days: int = 14, won_stage: str = "Closed Won"):
+    """(won within `max_days` of opening, won) for the deals won in the period."""
+    won = _closed_in_period(world, period).query("is_won")
+    history = _stage_history(world, won["opportunity_id"])
+    won_at = history[history["StageName"] == won_stage].groupby("OpportunityId")["at"].min()
+    opened_to_won = won_at.reindex(won["opportunity_id"]).to_numpy() - won["created_at"].to_numpy()
+    days = pd.Series(opened_to_won).dt.total_seconds() / 86400
+    return int((days < max_days).sum()), len(won)
+
+
 def _quantile(values: pd.Series, quantile: float):
     """(the interpolated quantile, 1), or (0, 0) when there is nothing to measure."""
     if values.empty:
@@ -471,6 +481,7 @@ TRUTH = {
     "forecast_attainment": forecast_attainment,
     "forecast_cross_check": forecast_cross_check,
     "leads_needed": leads_needed,
+    "rapid_wins": rapid_wins,
     "attribution": attribution,
     "lead_response_time": lead_response_time,
     "lead_response_sla": lead_response_sla,

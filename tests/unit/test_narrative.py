@@ -9,7 +9,7 @@ import pytest
 
 from revops.kpis.registry import load_registry
 from revops.periods import period_containing
-from revops.scorecards.formatting import crm_text
+from revops.scorecards.formatting import crm_text, status
 from revops.scorecards.narrative import (
     Mover,
     driver_sentence,
@@ -120,6 +120,16 @@ def test_status_sentences_count_judged_kpis_and_name_the_rest():
         "Below threshold: B.",
         "On watch: C.",
         "Too few records to judge: D.",
+    ]
+
+
+def test_a_kpi_without_thresholds_is_not_judged_and_not_counted():
+    registry = load_registry()
+    capacity, win_rate = registry["leads_needed"], registry["win_rate_count"]
+    assert status(capacity, 305.0, set()) == "not_judged"
+    assert status(win_rate, 0.05, set()) == "below"
+    assert status_sentences([("A", "on_target"), ("B", "not_judged")]) == [
+        "1 of 1 judged KPIs are on target."
     ]
 
 

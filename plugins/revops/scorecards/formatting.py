@@ -16,6 +16,7 @@ STATUS_LABELS = {
     "below": "Below threshold",
     "insufficient": "Too few to judge",
     "no_data": "No data",
+    "not_judged": "Not judged",
 }
 SHORT_STATUS_LABELS = {
     "on_target": "on target",
@@ -23,6 +24,7 @@ SHORT_STATUS_LABELS = {
     "below": "below",
     "insufficient": "too few",
     "no_data": "no data",
+    "not_judged": "",
 }
 
 
@@ -61,12 +63,15 @@ def change_text(unit: str, value: float | None, previous: float | None) -> str:
 
 
 def status(kpi: Kpi, value: float | None, flags: set[str]) -> str:
-    """on_target | watch | below | insufficient | no_data, against the KPI's thresholds."""
+    """on_target | watch | below | insufficient | no_data, against the KPI's thresholds;
+    not_judged for a KPI that has none (a capacity figure, a total)."""
     if value is None or "no_data" in flags:
         return "no_data"
     if "insufficient_volume" in flags:
         return "insufficient"
     target, warning = kpi.thresholds.get("target"), kpi.thresholds.get("warning")
+    if target is None and warning is None:
+        return "not_judged"
     sign = 1 if kpi.direction == "higher_is_better" else -1
     if target is not None and sign * (value - target) >= 0:
         return "on_target"

@@ -126,12 +126,5 @@ def status_sentences(statuses: list[tuple[str, str]]) -> list[str]:
 
 
 def _amount(unit: str, value: float) -> str:
-    if unit == "percent":
-        return f"{value * 100:+.1f} pts"
-    if unit == "currency":
-        return f"{'+' if value >= 0 else '-'}${abs(value):,.0f}"
-    if unit in ("days", "hours"):
-        return f"{value:+,.1f} {unit}"
-    if unit == "count":
-        return f"{value:+,.0f}"
-    return f"{value:+,.2f}"
+    """A signed amount in the KPI's unit: a change from zero."""
+    return change_text(unit, value, 0.0)

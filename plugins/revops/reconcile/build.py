@@ -124,8 +124,8 @@ def reconcile(typed: TypedObjects, data_cutoff: datetime) -> Staging:
     records = records.sort_values(["source", "object", "record_id"], ignore_index=True)
     prospect_rows = identity.merge_prospects(records, mapping.unmapped_channel)
     opportunity_rows = _opportunities(typed, records, prospect_rows, mapping, stages)
-    stage_entries = _opportunity_stages(typed, opportunity_rows, stages)
     changes = _opportunity_changes(typed, opportunity_rows, stages)
+    stage_entries = _first_stage_entries(changes, stages)
     timeline = build_timeline(
         records,
         prospect_rows,
@@ -325,26 +325,6 @@ def _opportunities(
     return frame.sort_values("opportunity_id", ignore_index=True)
 
 
-def _opportunity_stages(
-    typed: TypedObjects, opportunity_rows: pd.DataFrame, stages: OpportunityStages
-) -> pd.DataFrame:
-    """When each opportunity first entered each stage (OpportunityHistory), in pipeline order."""
-    history = typed[("salesforce", "OpportunityHistory")]
-    history = history[history["OpportunityId"].isin(opportunity_rows["opportunity_id"])]
-    frame = pd.DataFrame(
-        {
-            "opportunity_id": history["OpportunityId"],
-            "stage": stages.canonical(history["StageName"]),
-            "entered_at": history["CreatedDate"],
-        }
-    )
-    first = frame.sort_values(["opportunity_id", "entered_at", "stage"]).drop_duplicates(
-        ["opportunity_id", "stage"]
-    )
-    first["stage_order"] = first["stage"].map(stages.order)
-    return first.sort_values(["opportunity_id", "entered_at", "stage"], ignore_index=True)
-
-
 def _opportunity_changes(
     typed: TypedObjects, opportunity_rows: pd.DataFrame, stages: OpportunityStages
 ) -> pd.DataFrame:
@@ -364,6 +344,19 @@ def _opportunity_changes(
         }
     )
     return frame.sort_values(["opportunity_id", "changed_at", "stage"], ignore_index=True)
+
+
+def _first_stage_entries(changes: pd.DataFrame, stages: OpportunityStages) -> pd.DataFrame:
+    """When each opportunity first entered each stage, with its place in the pipeline."""
+    first = changes.drop_duplicates(["opportunity_id", "stage"], ignore_index=True)
+    return pd.DataFrame(
+        {
+            "opportunity_id": first["opportunity_id"],
+            "stage": first["stage"],
+            "entered_at": first["changed_at"],
+            "stage_order": first["stage"].map(stages.order),
+        }
+    )
 
 
 def _summary(typed: TypedObjects, staging: Staging) -> dict:

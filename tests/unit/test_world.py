@@ -30,3 +30,18 @@ def test_nothing_in_the_world_happens_after_the_cut_off(small_world):
     assert (small_world.salesforce["Opportunity"]["CreatedDate"] < as_of).all()
     closed = small_world.truth_opportunities.query("is_closed")
     assert (closed["close_date"] < as_of).all()
+
+
+def test_one_rep_records_a_month_of_stage_changes_at_one_sitting(small_world):
+    history = small_world.salesforce["OpportunityHistory"]
+    at = history["CreatedDate"]
+    sittings = history[(at.dt.day_of_week == 0) & (at.dt.day <= 7) & (at.dt.hour == 17) & (at.dt.minute < 10)]
+    by_rep = sittings.groupby("CreatedById").size()
+    assert by_rep.max() > 30 and (by_rep > 5).sum() == 1, "one rep, most of whose changes come late"
+    rep = by_rep.idxmax()
+    # A change every 20 seconds at a sitting, and a deal's changes still in the order they happened.
+    gaps = sittings[sittings["CreatedById"] == rep].sort_values("CreatedDate")["CreatedDate"].diff()
+    assert (gaps.dropna().dt.total_seconds() % 20 == 0).any()
+    # History ids follow the order the changes happened in.
+    for _, deal in history[history["CreatedById"] == rep].groupby("OpportunityId"):
+        assert deal.sort_values("CreatedDate", kind="stable")["Id"].is_monotonic_increasing

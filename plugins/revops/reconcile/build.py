@@ -336,6 +336,7 @@ def _opportunity_changes(
         {
             "opportunity_id": history["OpportunityId"],
             "changed_at": history["CreatedDate"],
+            "changed_by": history["CreatedById"],
             "stage": stages.canonical(history["StageName"]),
             "is_closed": stages.is_closed(history["StageName"]),
             "amount": history["Amount"],

@@ -32,6 +32,7 @@ DIMENSION_LABELS = {
     "campaign": "campaign",
     "lead_owner": "lead owner",
     "opportunity_owner": "opportunity owner",
+    "changed_by": "user who recorded the change",
     "opportunity_origin": "opportunity origin",
 }
 

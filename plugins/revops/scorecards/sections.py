@@ -224,9 +224,13 @@ def breakdown(
 
 def segment_labels(conn: sa.Connection, dimension: str) -> dict[str, str]:
     """Readable names for segments stored as CRM ids (owners, campaigns)."""
-    if dimension in ("lead_owner", "opportunity_owner"):
+    if dimension in ("lead_owner", "opportunity_owner", "changed_by"):
         users = read_frame(conn, "select user_id, name from staging.users")
-        return {"unassigned": "Unassigned", **dict(zip(users["user_id"], users["name"], strict=True))}
+        return {
+            "unassigned": "Unassigned",
+            "unknown": "Unknown",
+            **dict(zip(users["user_id"], users["name"], strict=True)),
+        }
 
     if dimension == "campaign":
         campaigns = read_frame(

@@ -184,6 +184,39 @@ def rapid_wins(world: World, period: Period, max_days: int = 14, won_stage: str 
     return int((days < max_days).sum()), len(won)
 
 
+def backdated_closes(world: World, period: Period, grace_days: int = 3):
+    """(closes recorded in the period dated more than `grace_days` before the day they were
+    recorded, closes recorded in the period): a close is a change into a closed stage from an
+    open one, or a deal's first row; test deals left out."""
+    opps = world.truth_opportunities
+    history = _stage_history(world, opps.loc[~opps["is_test"], "opportunity_id"])
+    history = history.sort_values(["OpportunityId", "at", "order"])
+    is_closed = history["StageName"].isin(["Closed Won", "Closed Lost"])
+    was_closed = is_closed.groupby(history["OpportunityId"]).shift().fillna(False).astype(bool)
+    closes = history[is_closed & ~was_closed & _in_period(history["at"], period)]
+    late_days = (closes["at"].dt.normalize() - closes["CloseDate"]).dt.days
+    return int((late_days > grace_days).sum()), len(closes)
+
+
+def bulk_stage_changes(world: World, period: Period, burst_size: int = 5):
+    """(changes recorded in the period with at least `burst_size` changes by the same user
+    within 10 minutes either side, changes recorded in the period); test deals' changes count
+    as neighbours but are not counted themselves."""
+    opps = world.truth_opportunities
+    history = _stage_history(world, opps["opportunity_id"])
+    window = pd.Timedelta(minutes=10)
+    nearby = pd.Series(0, index=history.index)
+    for _, changes in history.groupby("CreatedById"):
+        times = np.sort(changes["at"].to_numpy())
+        own = changes["at"].to_numpy()
+        nearby[changes.index] = np.searchsorted(times, own + window, "right") - np.searchsorted(
+            times, own - window, "left"
+        )
+    real = history["OpportunityId"].isin(opps.loc[~opps["is_test"], "opportunity_id"])
+    counted = real & _in_period(history["at"], period)
+    return int((nearby[counted] >= burst_size).sum()), int(counted.sum())
+
+
 def _quantile(values: pd.Series, quantile: float):
     """(the interpolated quantile, 1), or (0, 0) when there is nothing to measure."""
     if values.empty:
@@ -482,6 +515,8 @@ TRUTH = {
     "forecast_cross_check": forecast_cross_check,
     "leads_needed": leads_needed,
     "rapid_wins": rapid_wins,
+    "backdated_closes": backdated_closes,
+    "bulk_stage_changes": bulk_stage_changes,
     "attribution": attribution,
     "lead_response_time": lead_response_time,
     "lead_response_sla": lead_response_sla,

@@ -131,7 +131,7 @@ def generate_world(config: WorldConfig | None = None) -> World:
             "Campaign": campaigns,
             "Lead": _salesforce_leads(leads),
             "Opportunity": _salesforce_opportunities(opportunities),
-            "OpportunityHistory": _opportunity_history(opportunities, as_of),
+            "OpportunityHistory": _record_late(config, _opportunity_history(opportunities, as_of), as_of),
             "LeadHistory": lead_history,
         },
         hubspot=_hubspot_objects(contacts, opportunities, scores),
@@ -782,7 +782,42 @@ def _opportunity_history(opps: pd.DataFrame, as_of) -> pd.DataFrame:
     )
     history["IsDeleted"] = False
     history.insert(0, "Id", salesforce_ids("008", range(1, len(history) + 1)))
+    history["CreatedById"] = history["OpportunityId"].map(opps.set_index("opportunity_id")["owner_id"])
     return history.reset_index(drop=True)
+
+
+# One rep keeps the CRM up to date only once a month: at a sitting on the first Monday of the
+# month, 17:00 UTC, they record every stage change since the last one, a change every 20
+# seconds. Their closes are back-dated and their changes come in bulk (the integrity KPIs
+# backdated_closes and bulk_stage_changes).
+CATCH_UP_HOUR = 17
+CATCH_UP_SPACING = pd.Timedelta(seconds=20)
+
+
+def _record_late(config, history: pd.DataFrame, as_of) -> pd.DataFrame:
+    """Name the user who recorded each change (the deal's owner), and move the catch-up
+    rep's changes to their next sitting, unless it falls after the cut-off. A generator of
+    its own picks the rep, so everything else in the world stays as the seed made it."""
+    rng = np.random.default_rng([config.seed, 3])
+    history = history.copy()
+    catch_up_rep = rng.choice(np.sort(history["CreatedById"].unique()))
+    sitting = _next_sitting(history["CreatedDate"])
+    late = (history["CreatedById"] == catch_up_rep) & (sitting < pd.Timestamp(as_of))
+    order = history[late].sort_values(["CreatedDate", "Id"]).groupby(sitting[late]).cumcount()
+    history.loc[order.index, "CreatedDate"] = sitting[order.index] + order * CATCH_UP_SPACING
+    return history
+
+
+def _next_sitting(times: pd.Series) -> pd.Series:
+    """The first sitting (first Monday of a month, 17:00) at or after each time."""
+    month = times.dt.to_period("M").dt.start_time
+    this_month, next_month = _sitting(month), _sitting(month + pd.DateOffset(months=1))
+    return this_month.where(times <= this_month, next_month)
+
+
+def _sitting(month_start: pd.Series) -> pd.Series:
+    days = (7 - month_start.dt.day_of_week) % 7
+    return month_start + pd.to_timedelta(days, unit="D") + pd.Timedelta(hours=CATCH_UP_HOUR)
 
 
 def _contact_frame(**columns) -> pd.DataFrame:

@@ -281,7 +281,8 @@ opportunity_changes = sa.Table(  # every stage-history row: what the deal looked
     "opportunity_changes",
     metadata,
     sa.Column("opportunity_id", sa.String, nullable=False),
-    _ts("changed_at", nullable=False),
+    _ts("changed_at", nullable=False),  # when it was recorded
+    sa.Column("changed_by", sa.String),  # the user who recorded it
     sa.Column("stage", sa.String, nullable=False),
     sa.Column("is_closed", sa.Boolean, nullable=False),
     sa.Column("amount", sa.Float),

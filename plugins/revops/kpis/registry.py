@@ -7,7 +7,7 @@ versions (effective date, status, rationale, approver, the pinned sha256 of its 
 Parameters (a window length, a stage) reach the SQL as bound values, never as text. A KPI
 with `variants` is a family: each variant is a KPI of its own, `<id>.<variant>`, with its
 own parameter values, name and thresholds. A variant can only use the versions whose SQL
-takes the parameters it sets.
+takes the parameters it sets away from the family's defaults.
 """
 
 from __future__ import annotations
@@ -99,6 +99,9 @@ class Kpi:
     versions: tuple[KpiVersion, ...]
     parameters: dict[str, object] = field(default_factory=dict)  # bound into the SQL
     family: str | None = None  # the definition a variant belongs to
+    # The parameters a variant sets away from the family's defaults: only versions whose SQL
+    # takes them can compute it. A version that does not take a parameter computes its default.
+    varied: frozenset[str] = frozenset()
     # Tables that must hold rows for the SQL to mean anything (a calendar, say): when one is
     # empty the KPI has no data, rather than a number computed from nothing.
     requires: tuple[str, ...] = ()
@@ -111,10 +114,7 @@ class Kpi:
 
     def usable_versions(self) -> tuple[KpiVersion, ...]:
         """Versions whose SQL takes every parameter this KPI sets beyond the family default."""
-        return tuple(v for v in self.versions if self._needs() <= v.parameters)
-
-    def _needs(self) -> set[str]:
-        return set(self.parameters) if self.family else set()
+        return tuple(v for v in self.versions if self.varied <= v.parameters)
 
     def version_for(self, period_start: date, version: int | None = None) -> KpiVersion | None:
         """The named version, or the published one in effect on `period_start`."""
@@ -259,6 +259,7 @@ def _variant(base: Kpi, name: str, spec: dict) -> Kpi:
         parameters={**base.parameters, **parameters},
         maturity_days=int(maturity),
         family=base.id,
+        varied=frozenset(k for k, v in parameters.items() if v != base.parameters[k]),
     )
 
 

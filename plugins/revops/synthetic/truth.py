@@ -83,11 +83,21 @@ def _stage_history(world: World, opportunity_ids: pd.Series) -> pd.DataFrame:
 
 
 def opportunity_stage_conversion(
-    world: World, period: Period, from_stage: str, to_stage: str, window_days: int = 60
+    world: World,
+    period: Period,
+    from_stage: str,
+    to_stage: str,
+    window_days: int = 60,
+    exclude_stale: bool = False,
+    stale_days: int = 60,
 ):
-    """(went on to the to-stage within the window, first entered the from-stage in the period)."""
-    real = world.truth_opportunities.query("not is_test")["opportunity_id"]
-    first = _stage_history(world, real).sort_values("at").drop_duplicates(["OpportunityId", "StageName"])
+    """(went on to the to-stage within the window, first entered the from-stage in the period);
+    with `exclude_stale`, the deals stale at the cut-off are left out: not converted, open, and
+    no stage entered in the `stale_days` before the cut-off."""
+    as_of = pd.Timestamp(world.config.as_of)
+    opps = world.truth_opportunities.query("not is_test").set_index("opportunity_id")
+    history = _stage_history(world, opps.index).sort_values("at")
+    first = history.drop_duplicates(["OpportunityId", "StageName"])
     cohort = first[(first["StageName"] == from_stage) & _in_period(first["at"], period)]
     targets = first[first["StageName"] == to_stage].merge(
         cohort[["OpportunityId", "at"]], on="OpportunityId", suffixes=("", "_from")
@@ -95,9 +105,15 @@ def opportunity_stage_conversion(
     reached = targets[
         (targets["at"] >= targets["at_from"])
         & (targets["at"] < targets["at_from"] + timedelta(days=window_days))
-        & (targets["at"] < pd.Timestamp(world.config.as_of))
+        & (targets["at"] < as_of)
     ]
-    return int(cohort["OpportunityId"].isin(reached["OpportunityId"]).sum()), len(cohort)
+    converted = cohort["OpportunityId"].isin(reached["OpportunityId"]).to_numpy()
+    if exclude_stale:
+        last_move = first[first["at"] < as_of].groupby("OpportunityId")["at"].max()
+        quiet = cohort["OpportunityId"].map(last_move) < as_of - timedelta(days=stale_days)
+        is_open = ~opps.loc[cohort["OpportunityId"], "is_closed"].to_numpy()
+        converted = converted[~(~converted & is_open & quiet.to_numpy())]
+    return int(converted.sum()), len(converted)
 
 
 def _closed_in_period(world: World, period: Period) -> pd.DataFrame:

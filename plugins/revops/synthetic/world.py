@@ -45,6 +45,8 @@ class WorldConfig:
     clock_skew_rate: float = 0.02  # of first leads of inbound prospects
     clock_skew_hours: float = -5.0  # an integration writing New York time as if it were UTC
     back_dated_stage_rate: float = 0.015  # of leads with both SAL and SQL
+    # Lost deals nobody closes out for months: they sit open and stale in the pipeline.
+    neglected_loss_rate: float = 0.25
     # The day marketing changed its scoring rules: every existing prospect's score moves at
     # once (include/config/scores.yaml knows this date).
     score_model_change: datetime | None = datetime(2026, 6, 1, 10)
@@ -88,7 +90,10 @@ def generate_world(config: WorldConfig | None = None) -> World:
     direct_opps = _make_direct_opportunities(rng, config, users, len(lead_opps))
     test = _make_test_records(rng, config, users, len(lead_opps) + len(direct_opps))
     opportunities = _censor_opportunities(
-        pd.concat([lead_opps, direct_opps, test.opportunities], ignore_index=True), as_of
+        _neglect_some_losses(
+            config, pd.concat([lead_opps, direct_opps, test.opportunities], ignore_index=True)
+        ),
+        as_of,
     )
     scores = _score_history(rng, config, people, journeys, as_of)
     current_score = scores.groupby("person")["score"].last()
@@ -426,6 +431,18 @@ def _play_out_opportunities(rng, config, frame: pd.DataFrame, first_id: int) -> 
         expected_close=created + _days(stage_days * n_stages),
         amount=amount,
         **{f"stage_{k}_at": entered[:, k] for k in range(n_stages)},
+    )
+
+
+def _neglect_some_losses(config, opps: pd.DataFrame) -> pd.DataFrame:
+    """Some lost deals are closed out in the CRM 75 to 240 days after the buyer went quiet,
+    so they sit open and stale meanwhile (stale_opportunity_share, the active funnel). A
+    generator of its own picks them, so everything else in the world stays as the seed made it."""
+    rng = np.random.default_rng([config.seed, 4])
+    neglected = ~opps["will_win"].to_numpy() & (rng.random(len(opps)) < config.neglected_loss_rate)
+    delay = _days(rng.uniform(75, 240, len(opps)))
+    return opps.assign(
+        close_at=np.where(neglected, opps["close_at"].to_numpy() + delay, opps["close_at"].to_numpy())
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -164,3 +165,21 @@ def test_outlier_deals_left_out_of_the_rolling_average_are_recorded(computed, sm
     assert len(rolling) > 0 and rolling["exclusion_rule"].str.contains("Q3 \\+ 3 x IQR").all()
     amounts = small_world.truth_opportunities.set_index("opportunity_id")["amount"]
     assert (rolling["record_value"].to_numpy() == amounts.reindex(rolling["record_id"]).to_numpy()).all()
+
+
+def test_lost_deals_split_by_the_reason_the_world_recorded(computed, small_world):
+    _, results = computed
+    quarter = PERIODS[-1]
+    split = results[
+        (results["kpi_id"] == "lost_deal_reasons")
+        & (results["dimension"] == "loss_reason")
+        & (results["period_start"] == quarter.start)
+    ].set_index("segment")["numerator"]
+    opps = small_world.truth_opportunities
+    lost = opps[~opps["is_test"] & opps["is_closed"] & ~opps["is_won"]]
+    lost = lost[
+        (lost["close_date"] >= pd.Timestamp(quarter.start)) & (lost["close_date"] < pd.Timestamp(quarter.end))
+    ]
+    expected = lost["loss_reason"].fillna("not recorded").value_counts()
+    assert len(expected) >= 4 and expected.sum() > 20
+    assert split.sort_index().to_dict() == pytest.approx(expected.sort_index().astype(float).to_dict())

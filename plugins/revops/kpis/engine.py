@@ -45,6 +45,7 @@ DIMENSION_EXPRESSIONS = {
     "lead_owner": "coalesce(lead_owner_id, 'unassigned')",
     "opportunity_owner": "coalesce(owner_id, 'unassigned')",
     "changed_by": "coalesce(changed_by, 'unknown')",  # the user who recorded a CRM change
+    "loss_reason": "coalesce(loss_reason, 'not recorded')",
     "region": "coalesce(region, 'unknown')",
     "segment": "coalesce(segment, 'unknown')",
     "opportunity_origin": "case when is_from_converted_lead then 'converted_lead' else 'direct' end",

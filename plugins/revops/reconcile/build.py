@@ -22,6 +22,7 @@ from revops.reconcile import identity
 from revops.reconcile.calendar import load_calendars, working_hours
 from revops.reconcile.campaigns import campaign_rows
 from revops.reconcile.exclusions import opportunity_exclusions, prospect_exclusions
+from revops.reconcile.parsing import clean_text
 from revops.reconcile.records import TypedObjects, typed_objects
 from revops.reconcile.sources import SourceMapping, utm_from_url
 from revops.reconcile.stages import OpportunityStages
@@ -320,6 +321,7 @@ def _opportunities(
             "is_from_converted_lead": from_lead,
             "exclusion_rule": exclusion,
             "is_excluded": exclusion.notna(),
+            "loss_reason": clean_text(opps["Loss_Reason__c"]),
         }
     )
     return frame.sort_values("opportunity_id", ignore_index=True)

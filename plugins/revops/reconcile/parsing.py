@@ -22,7 +22,8 @@ TRUE_WORDS = {"true", "1", "yes", "y", "t"}
 FALSE_WORDS = {"false", "0", "no", "n", "f"}
 
 
-def _text(values: pd.Series) -> pd.Series:
+def clean_text(values: pd.Series) -> pd.Series:
+    """Text with surrounding blanks gone; an empty value is missing."""
     return values.astype("string").str.strip().replace("", pd.NA)
 
 
@@ -32,7 +33,7 @@ def parse_timestamps(values: pd.Series, naive_timezone: str = "UTC") -> tuple[pd
     A value without an offset is a local time in `naive_timezone` (UTC unless configured);
     in the repeated hour when clocks go back it is read as the first (summer) occurrence.
     """
-    text = _text(values)
+    text = clean_text(values)
     is_epoch = text.str.fullmatch(EPOCH_MILLIS.pattern).fillna(False).astype(bool)
     has_offset = text.str.contains(OFFSET_SUFFIX, regex=True).fillna(False).astype(bool)
     is_naive = ~is_epoch & ~has_offset
@@ -50,7 +51,7 @@ def parse_timestamps(values: pd.Series, naive_timezone: str = "UTC") -> tuple[pd
 
 def parse_dates(values: pd.Series, naive_timezone: str = "UTC") -> tuple[pd.Series, pd.Series]:
     """`YYYY-MM-DD` -> that date at midnight; a full timestamp -> its date in UTC."""
-    text = _text(values)
+    text = clean_text(values)
     date_only = text.str.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}").fillna(False).astype(bool)
     parsed, _ = parse_timestamps(values, naive_timezone)
     plain = pd.to_datetime(text.where(date_only), format="%Y-%m-%d", errors="coerce")
@@ -60,7 +61,7 @@ def parse_dates(values: pd.Series, naive_timezone: str = "UTC") -> tuple[pd.Seri
 
 def parse_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Plain or formatted amounts (`12300.00`, `$12,300`, `EUR 1 200,50` is rejected)."""
-    text = _text(values)
+    text = clean_text(values)
     # An optional sign, then a currency code and/or symbol: "-$1,200.50" -> "-1200.50".
     cleaned = text.str.replace(r"^(-?)\s*[A-Z]{0,3}\s?[$€£]?\s*", r"\1", regex=True).str.replace(",", "")
 
@@ -70,7 +71,7 @@ def parse_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 
 def parse_booleans(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    text = _text(values).str.lower()
+    text = clean_text(values).str.lower()
     parsed = pd.Series(
         np.where(text.isin(TRUE_WORDS), True, np.where(text.isin(FALSE_WORDS), False, None)),
         index=values.index,

@@ -33,6 +33,7 @@ DIMENSION_LABELS = {
     "lead_owner": "lead owner",
     "opportunity_owner": "opportunity owner",
     "changed_by": "user who recorded the change",
+    "loss_reason": "loss reason",
     "opportunity_origin": "opportunity origin",
 }
 

@@ -133,6 +133,12 @@ def win_rate_amount(world: World, period: Period):
     return float(closed.loc[closed["is_won"], "amount"].sum()), float(closed["amount"].sum())
 
 
+def lost_deal_reasons(world: World, period: Period):
+    """(deals lost in the period, 1)."""
+    closed = _closed_in_period(world, period)
+    return int((~closed["is_won"]).sum()), 1
+
+
 def average_won_deal_size(world: World, period: Period):
     won = _closed_in_period(world, period).query("is_won").dropna(subset=["amount"])
     return float(won["amount"].sum()), len(won)
@@ -516,6 +522,7 @@ TRUTH = {
     "opportunity_stage_conversion": opportunity_stage_conversion,
     "win_rate_count": win_rate_count,
     "win_rate_amount": win_rate_amount,
+    "lost_deal_reasons": lost_deal_reasons,
     "average_won_deal_size": average_won_deal_size,
     "revenue_contribution_converted_leads": revenue_contribution_converted_leads,
     "average_won_deal_size_rolling_12m": average_won_deal_size_rolling_12m,

@@ -95,6 +95,7 @@ def generate_world(config: WorldConfig | None = None) -> World:
         ),
         as_of,
     )
+    opportunities["loss_reason"] = _loss_reasons(config, opportunities)
     scores = _score_history(rng, config, people, journeys, as_of)
     current_score = scores.groupby("person")["score"].last()
     last_score_change = scores.groupby("person")["changed_at"].max()
@@ -434,6 +435,21 @@ def _play_out_opportunities(rng, config, frame: pd.DataFrame, first_id: int) -> 
     )
 
 
+# Why deals are lost, as the rep picks it from Salesforce's Loss_Reason__c picklist on closing
+# a deal lost; the rest close it without picking one.
+LOSS_REASONS = {"Price": 0.3, "Competitor": 0.25, "No decision": 0.2, "Timing": 0.1, "Missing feature": 0.05}
+
+
+def _loss_reasons(config, opps: pd.DataFrame) -> np.ndarray:
+    """The reason recorded on each closed-lost deal, or None. A generator of its own picks it,
+    so everything else in the world stays as the seed made it."""
+    rng = np.random.default_rng([config.seed, 5])
+    options = np.array([*LOSS_REASONS, None], dtype=object)
+    picked = options[np.searchsorted(np.cumsum(list(LOSS_REASONS.values())), rng.random(len(opps)))]
+    lost = (opps["is_closed"] & ~opps["is_won"]).to_numpy()
+    return np.where(lost, picked, None)
+
+
 def _neglect_some_losses(config, opps: pd.DataFrame) -> pd.DataFrame:
     """Some lost deals are closed out in the CRM 75 to 240 days after the buyer went quiet,
     so they sit open and stale meanwhile (stale_opportunity_share, the active funnel). A
@@ -757,6 +773,7 @@ def _salesforce_opportunities(opps: pd.DataFrame) -> pd.DataFrame:
             "IsDeleted": False,
             "Region__c": opps["region"],
             "Segment__c": opps["segment"],
+            "Loss_Reason__c": opps["loss_reason"],
         }
     ).sort_values("Id", ignore_index=True)
 
@@ -975,6 +992,7 @@ def _truth_opportunities(opps: pd.DataFrame, truth_prospects: pd.DataFrame) -> p
             "segment",
             "owner_id",
             "is_test",
+            "loss_reason",
         ]
     ].copy()
     truth["channel"] = np.where(opps["person"].notna(), person_channel, opps["channel"])

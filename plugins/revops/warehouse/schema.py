@@ -264,6 +264,7 @@ opportunities = sa.Table(
     sa.Column("is_from_converted_lead", sa.Boolean, nullable=False),
     sa.Column("is_excluded", sa.Boolean, nullable=False),
     sa.Column("exclusion_rule", sa.String),
+    sa.Column("loss_reason", sa.String),  # why it was lost, where the rep recorded it
     schema="staging",
 )
 

@@ -9,7 +9,6 @@ from datetime import date, datetime
 import pandas as pd
 import pytest
 
-from revops.kpis.compare import compare_versions
 from revops.kpis.engine import TOTAL, compute_kpis
 from revops.periods import period_containing
 from revops.reconcile.calendar import load_calendars, working_hours
@@ -17,7 +16,7 @@ from revops.warehouse import get_engine
 from revops.warehouse.load import append_frame
 from revops.warehouse.schema import prospect_stages, prospects
 from revops.warehouse.schema import working_hours as working_hours_table
-from tests.helpers import record_build, stage
+from tests.helpers import record_build
 
 CALENDAR = """\
 regions:
@@ -133,17 +132,3 @@ def test_without_a_business_calendar_the_response_kpis_have_no_data(any_warehous
     frame = compute_kpis(engine, [WEEK], "no-calendar-test", kpi_ids=kpi_ids)
     assert sorted(frame["kpi_id"]) == kpi_ids and (frame["dimension"] == TOTAL).all()
     assert frame["flags"].str.startswith("no_data").all() and frame["value"].isna().all()
-
-
-@pytest.mark.parametrize("kpi_id", ["lead_response_time", "lead_response_sla"])
-def test_v2_gives_the_numbers_of_v1_on_the_synthetic_world(small_exports, any_warehouse_url, kpi_id):
-    """v2 only rewrote the query for PostgreSQL's planner: every segment of every dimension
-    must come out as v1 computed it."""
-    engine, _ = stage(any_warehouse_url, small_exports)
-    periods = [
-        *period_containing("week", date(2026, 9, 28)).history(3),
-        *period_containing("month", date(2026, 9, 1)).history(2),
-    ]
-    assert compare_versions(engine, kpi_id, 1, 2, periods, "rewrite-test").empty
-    compared = compute_kpis(engine, periods, "rewrite-test", kpi_ids=[kpi_id], version=2)
-    assert (compared["volume"] > 0).sum() > 20  # leads were measured, not two empty answers

@@ -105,8 +105,9 @@ def stage_core_kpis(directory: Path) -> dict:
 
 
 def stage_kpis_bare(directory: Path) -> dict:
-    """Every KPI's SQL for the month, every dimension, fetched straight from DuckDB."""
-    from revops.kpis.engine import TOTAL, current_build, query_parameters, render_sql
+    """Every KPI's statement for the month (the total and every dimension, as the engine runs
+    it), fetched straight from DuckDB."""
+    from revops.kpis.engine import TOTAL, current_build, every_dimension_sql, query_parameters
     from revops.kpis.registry import load_registry
     from revops.kpis.scope import Scope
 
@@ -120,10 +121,10 @@ def stage_kpis_bare(directory: Path) -> dict:
             if version is None:
                 continue
             params = query_parameters(kpi, month, Scope(), cutoff)
-            for dimension in (TOTAL, *kpi.dimensions):
-                sql = re.sub(r"(?<!:):(\w+)", r"$\1", render_sql(version.sql, dimension, Scope()))
-                used = {name: params[name] for name in re.findall(r"\$(\w+)", sql)}
-                rows += len(duck.execute(sql, used).fetchall())
+            statement = every_dimension_sql(version.sql, (TOTAL, *kpi.dimensions), Scope())
+            sql = re.sub(r"(?<!:):(\w+)", r"$\1", statement)
+            used = {name: params[name] for name in re.findall(r"\$(\w+)", sql)}
+            rows += len(duck.execute(sql, used).fetchall())
     return {"rows": rows}
 
 

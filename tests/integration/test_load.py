@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
+import sqlalchemy as sa
 
 from revops.warehouse import get_engine, read_frame
 from revops.warehouse.load import append_frame, replace_rows
-from revops.warehouse.schema import opportunity_stages, raw_records
+from revops.warehouse.schema import ensure_schema, opportunity_stages, raw_records
 
 AWKWARD_TEXT = [
     "plain",
@@ -72,3 +74,18 @@ def test_missing_integers_stay_missing_and_a_slice_is_replaced_whole(any_warehou
             conn, "select stage_order from staging.opportunity_stages where stage like 'Myst%'"
         )
     assert missing["stage_order"].isna().tolist() == [True]
+
+
+def test_an_older_warehouse_gains_new_nullable_columns_and_stops_on_required_ones(any_warehouse_url):
+    engine = get_engine(any_warehouse_url)
+    with engine.begin() as conn:  # as an older version left it
+        conn.execute(sa.text("alter table staging.opportunities drop column loss_reason"))
+        conn.execute(sa.text("alter table staging.opportunity_changes drop column changed_by"))
+    ensure_schema(engine)
+    with engine.connect() as conn:
+        conn.execute(sa.text("select loss_reason from staging.opportunities"))
+        conn.execute(sa.text("select changed_by from staging.opportunity_changes"))
+        conn.execute(sa.text("alter table staging.opportunities drop column channel"))
+        conn.commit()
+    with pytest.raises(RuntimeError, match=r"staging.opportunities lacks columns \['channel'\]"):
+        ensure_schema(engine)

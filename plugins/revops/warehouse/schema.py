@@ -481,23 +481,34 @@ deliveries = sa.Table(
 
 
 def ensure_schema(engine: sa.Engine) -> None:
-    """Create schemas and tables that do not exist yet (idempotent), and refuse to run
-    against tables an older version of the code created with different columns."""
+    """Create schemas and tables that do not exist yet (idempotent). A column a newer version
+    added is added to an older table when it may be empty (nullable); any other difference
+    from what an older version created stops the run with what to do."""
     # Several workers may start on an empty database at once: "if not exists" is not atomic
     # in PostgreSQL's catalogue, so one creates while the others wait.
     with exclusive_transaction(engine, "warehouse schema") as conn:
         for schema in SCHEMAS:
             conn.execute(sa.text(f"create schema if not exists {schema}"))
         metadata.create_all(conn, checkfirst=True)
-        rows = conn.execute(
-            sa.text("select table_schema, table_name, column_name from information_schema.columns")
-        )
-        existing = {(r.table_schema, r.table_name, r.column_name) for r in rows}
-        for table in metadata.sorted_tables:
-            missing = [c.name for c in table.columns if (table.schema, table.name, c.name) not in existing]
-            if missing:
-                raise RuntimeError(
-                    f"warehouse table {table.schema}.{table.name} lacks columns {missing}: it was "
-                    "created by an older version. Delete the embedded warehouse file "
-                    "(var/warehouse.duckdb) or migrate the table."
-                )
+        _add_new_columns(conn)
+
+
+def _add_new_columns(conn: sa.Connection) -> None:
+    """Bring tables an older version created up to date where that is safe: a new nullable
+    column is added (staging refills it on the next build). Anything else stops the run."""
+    rows = conn.execute(
+        sa.text("select table_schema, table_name, column_name from information_schema.columns")
+    )
+    existing = {(r.table_schema, r.table_name, r.column_name) for r in rows}
+    for table in metadata.sorted_tables:
+        missing = [c for c in table.columns if (table.schema, table.name, c.name) not in existing]
+        for column in [c for c in missing if c.nullable]:
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(sa.text(f"alter table {table.fullname} add column {column.name} {kind}"))
+        required = [c.name for c in missing if not c.nullable]
+        if required:
+            raise RuntimeError(
+                f"warehouse table {table.fullname} lacks columns {required}: it was created by an "
+                "older version. Delete the embedded warehouse file (var/warehouse.duckdb) or "
+                "migrate the table."
+            )

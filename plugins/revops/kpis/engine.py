@@ -125,7 +125,7 @@ def compute_kpis(
     """
     registry = load_registry()
     selected = [registry[k] for k in (kpi_ids or registry)]
-    all_rows = []
+    computed: list[Computed] = []
     with exclusive_transaction(engine, "marts.kpi_results") as conn:
         build = current_build(conn)
         for period in periods:
@@ -134,10 +134,10 @@ def compute_kpis(
                 if kpi_version is None:
                     continue
                 rows = compute_one(conn, kpi, kpi_version, period, scope, build, run_id)
-                _replace(conn, kpi, kpi_version, period, scope, rows)
-                _store_exclusions(conn, kpi, kpi_version, period, scope, build, run_id)
-                all_rows.append(rows)
-    results = pd.concat(all_rows, ignore_index=True) if all_rows else pd.DataFrame()
+                excluded = _exclusions(conn, kpi, kpi_version, period, scope, build, run_id)
+                computed.append(Computed(kpi, kpi_version, period, rows, excluded))
+        _replace(conn, computed, scope)
+    results = pd.concat([c.rows for c in computed], ignore_index=True) if computed else pd.DataFrame()
     log.info(
         "computed %d KPI rows for %d periods, scope %s, build %s",
         len(results),
@@ -158,31 +158,39 @@ def compute_one(
         rows = read_frame(conn, every_dimension_sql(version.sql, (TOTAL, *kpi.dimensions), scope), params)
     if not (rows["dimension"] == TOTAL).any():  # without a total row it says "no data"
         rows = pd.concat([NO_DATA_TOTAL, rows], ignore_index=True)
-    rows["numerator"] = rows["numerator"].astype(float)
-    rows["denominator"] = rows["denominator"].astype(float)
-    rows["volume"] = rows["volume"].astype(int)
-    value = rows["numerator"] / rows["denominator"].where(rows["denominator"] != 0)
+    rows = rows.sort_values(["dimension", "segment"], ignore_index=True)
+    numerator = rows.pop("numerator").astype(float)
+    denominator = rows.pop("denominator").astype(float)
+    volume = rows.pop("volume").astype(int)
     intervals = [
         wilson_interval(n, d) if kpi.kind == "rate" else None
-        for n, d in zip(rows["numerator"], rows["denominator"], strict=True)
+        for n, d in zip(numerator, denominator, strict=True)
     ]
-    return rows.assign(
-        run_id=run_id,
-        build_id=build.build_id,
-        kpi_id=kpi.id,
-        kpi_version=version.version,
-        sql_sha256=version.sql_sha256,
-        grain=period.grain,
-        timezone=period.timezone,
-        period_start=period.start,
-        period_end=period.end,
-        scope=scope.key,
-        value=value,
-        ci_low=[i[0] if i else None for i in intervals],
-        ci_high=[i[1] if i else None for i in intervals],
-        flags=[_flags(kpi, period, build, v) for v in rows["volume"]],
-        data_cutoff=build.data_cutoff,
-    ).sort_values(["dimension", "segment"], ignore_index=True)
+    # One frame built at once: assigning column by column cost more than the query.
+    labels = pd.DataFrame(
+        {
+            "numerator": numerator,
+            "denominator": denominator,
+            "volume": volume,
+            "run_id": run_id,
+            "build_id": build.build_id,
+            "kpi_id": kpi.id,
+            "kpi_version": version.version,
+            "sql_sha256": version.sql_sha256,
+            "grain": period.grain,
+            "timezone": period.timezone,
+            "period_start": period.start,
+            "period_end": period.end,
+            "scope": scope.key,
+            "value": numerator / denominator.where(denominator != 0),
+            "ci_low": [i[0] if i else None for i in intervals],
+            "ci_high": [i[1] if i else None for i in intervals],
+            "flags": [_flags(kpi, period, build, v) for v in volume],
+            "data_cutoff": build.data_cutoff,
+        },
+        index=rows.index,
+    )
+    return pd.concat([rows, labels], axis=1)
 
 
 def _inputs_present(conn: sa.Connection, kpi: Kpi) -> bool:
@@ -211,41 +219,60 @@ def _flags(kpi: Kpi, period: Period, build: Build, volume: int) -> str:
     return ",".join(flags)
 
 
-def _slice(table: sa.Table, kpi: Kpi, version: KpiVersion, period: Period, scope: Scope):
+@dataclass(frozen=True)
+class Computed:
+    """One KPI version's rows for one period (and the records it left out), not yet stored."""
+
+    kpi: Kpi
+    version: KpiVersion
+    period: Period
+    rows: pd.DataFrame
+    excluded: pd.DataFrame | None
+
+
+def _replace(conn: sa.Connection, computed: list[Computed], scope: Scope) -> None:
+    """Replace the stored slices (KPI, version, period, scope) with the computed ones, inside
+    the caller's transaction: a delete per period and one append per table, as one statement
+    per slice cost more than computing it."""
+    by_period: dict[Period, list[Computed]] = {}
+    for item in computed:
+        by_period.setdefault(item.period, []).append(item)
+    for table in (kpi_results, kpi_exclusions):
+        for period, items in by_period.items():
+            conn.execute(table.delete().where(_slices(table, period, scope, items)))
+    append_frame(conn, kpi_results, pd.concat([c.rows for c in computed]) if computed else pd.DataFrame())
+    excluded = [c.excluded for c in computed if c.excluded is not None]
+    append_frame(conn, kpi_exclusions, pd.concat(excluded) if excluded else pd.DataFrame())
+
+
+def _slices(table: sa.Table, period: Period, scope: Scope, items: list[Computed]):
+    versions = sa.or_(
+        *[(table.c.kpi_id == c.kpi.id) & (table.c.kpi_version == c.version.version) for c in items]
+    )
     return (
-        (table.c.kpi_id == kpi.id)
-        & (table.c.kpi_version == version.version)
-        & (table.c.grain == period.grain)
+        (table.c.grain == period.grain)
         & (table.c.timezone == period.timezone)
         & (table.c.period_start == period.start)
         & (table.c.scope == scope.key)
+        & versions
     )
 
 
-def _replace(conn, kpi: Kpi, version: KpiVersion, period: Period, scope: Scope, rows) -> None:
-    conn.execute(kpi_results.delete().where(_slice(kpi_results, kpi, version, period, scope)))
-    append_frame(conn, kpi_results, rows)
-
-
-def _store_exclusions(
+def _exclusions(
     conn, kpi: Kpi, version: KpiVersion, period: Period, scope: Scope, build: Build, run_id: str
-) -> None:
+) -> pd.DataFrame | None:
+    """The records a version's `.exclusions.sql` says it left out of the period, if it has one."""
     path = version.sql_path.with_suffix(".exclusions.sql")
-    conn.execute(kpi_exclusions.delete().where(_slice(kpi_exclusions, kpi, version, period, scope)))
     if not path.exists():
-        return
+        return None
     params = query_parameters(kpi, period, scope, build.data_cutoff)
     excluded = read_frame(conn, render_sql(path.read_text(encoding="utf-8"), TOTAL, scope), params)
-    append_frame(
-        conn,
-        kpi_exclusions,
-        excluded.assign(
-            run_id=run_id,
-            kpi_id=kpi.id,
-            kpi_version=version.version,
-            grain=period.grain,
-            timezone=period.timezone,
-            period_start=period.start,
-            scope=scope.key,
-        ),
+    return excluded.assign(
+        run_id=run_id,
+        kpi_id=kpi.id,
+        kpi_version=version.version,
+        grain=period.grain,
+        timezone=period.timezone,
+        period_start=period.start,
+        scope=scope.key,
     )

@@ -4,6 +4,7 @@ import pandas as pd
 
 from revops.reconcile.parsing import (
     RecordSpec,
+    clean_text,
     parse_booleans,
     parse_numbers,
     parse_timestamps,
@@ -75,3 +76,9 @@ def test_a_campaign_that_ends_before_it_starts_or_costs_less_than_nothing_is_rej
     typed, reasons = type_records(frame, SPECS[("salesforce", "Campaign")])
     assert reasons.fillna("").tolist() == ["", "EndDate: before StartDate", "ActualCost: negative", ""]
     assert typed.loc[0, "ActualCost"] == 1000.0
+
+
+def test_text_loses_surrounding_blanks_and_an_empty_value_is_missing():
+    cleaned = clean_text(pd.Series([" Price ", "", "   ", None, "No decision"]))
+    assert cleaned.tolist()[0] == "Price" and cleaned.tolist()[4] == "No decision"
+    assert cleaned.isna().tolist() == [False, True, True, True, False]

@@ -84,7 +84,7 @@ def render_sql(sql: str, dimension: str, scope: Scope) -> str:
 @lru_cache(maxsize=1024)
 def every_dimension_sql(sql: str, dimensions: tuple[str, ...], scope: Scope) -> str:
     """One statement for the total and every dimension, each the KPI's SQL rendered for it and
-    labelled: a round trip per period instead of one per dimension (a third of the time)."""
+    labelled: a round trip per period instead of one per dimension (1.4x to 1.7x faster)."""
     branches = [
         f"select '{dimension}' as dimension, by_{dimension}.*\n"
         f"from (\n{render_sql(sql, dimension, scope)}\n) as by_{dimension}"

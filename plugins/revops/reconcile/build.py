@@ -338,7 +338,7 @@ def _opportunity_changes(
         {
             "opportunity_id": history["OpportunityId"],
             "changed_at": history["CreatedDate"],
-            "changed_by": history["CreatedById"],
+            "changed_by": clean_text(history["CreatedById"]),
             "stage": stages.canonical(history["StageName"]),
             "is_closed": stages.is_closed(history["StageName"]),
             "amount": history["Amount"],

@@ -21,7 +21,10 @@ REGISTRY = load_registry()
 # Read from the score snapshots, which CSV exports do not feed: checked against the ground
 # truth after a full pipeline run (test_pipeline_airflow) and by hand (test_score_validity).
 FROM_SNAPSHOTS = {"lead_score_validity"}
-FROM_EXPORTS = sorted(set(REGISTRY) - FROM_SNAPSHOTS)
+# Read from the raw layer's batches, dated when the exports were taken (the world's cut-off):
+# checked against the export files below, and by hand in test_quarantine_rate.
+FROM_RAW = {"quarantine_rate"}
+FROM_EXPORTS = sorted(set(REGISTRY) - FROM_SNAPSHOTS - FROM_RAW)
 PERIODS = [
     *period_containing("month", date(2026, 9, 1)).history(6),
     *period_containing("week", date(2026, 9, 28)).history(6),
@@ -215,3 +218,19 @@ def test_a_rewritten_version_gives_the_numbers_of_the_one_it_replaced(staged_any
     assert compare_versions(staged_anywhere, kpi_id, old, new, periods, "rewrite-test").empty
     compared = compute_kpis(staged_anywhere, periods, "rewrite-test", kpi_ids=[kpi_id], version=new)
     assert (compared["volume"] > 0).sum() > 20  # something was measured, not two empty answers
+
+
+def test_the_quarantine_rate_counts_every_exported_record_once(computed, small_world, small_exports):
+    engine, results = computed
+    assert results[results["kpi_id"] == "quarantine_rate"]["flags"].str.contains("no_data").all()
+    cut_off_week = period_containing("week", small_world.config.as_of.date())
+    week = compute_kpis(engine, [cut_off_week], "quarantine-test", kpi_ids=["quarantine_rate"])
+    total = week[week["dimension"] == TOTAL].iloc[0]
+    # The world holds no malformed record; every record of every export file landed once.
+    files = {"salesforce/*.csv": "Id", "hubspot/contacts.csv": "Record ID"}
+    exported = sum(
+        pd.read_csv(path, usecols=[column], dtype=str)[column].nunique()
+        for pattern, column in files.items()
+        for path in small_exports.glob(pattern)
+    )
+    assert (total["numerator"], total["denominator"]) == (0, exported)

@@ -46,6 +46,7 @@ DIMENSION_EXPRESSIONS = {
     "opportunity_owner": "coalesce(owner_id, 'unassigned')",
     "changed_by": "coalesce(changed_by, 'unknown')",  # the user who recorded a CRM change
     "loss_reason": "coalesce(loss_reason, 'not recorded')",
+    "crm_object": "crm_object",  # source.object, e.g. salesforce.Lead
     "region": "coalesce(region, 'unknown')",
     "segment": "coalesce(segment, 'unknown')",
     "opportunity_origin": "case when is_from_converted_lead then 'converted_lead' else 'direct' end",

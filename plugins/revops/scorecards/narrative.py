@@ -34,6 +34,7 @@ DIMENSION_LABELS = {
     "opportunity_owner": "opportunity owner",
     "changed_by": "user who recorded the change",
     "loss_reason": "loss reason",
+    "crm_object": "CRM object",
     "opportunity_origin": "opportunity origin",
 }
 

@@ -14,9 +14,9 @@ import argparse
 import tempfile
 import time
 from collections import defaultdict
-from contextlib import nullcontext
 from pathlib import Path
 
+from revops.devtools.postgres import scratch_warehouse
 from revops.kpis.engine import compute_kpis
 from revops.kpis.registry import load_registry
 from revops.periods import period_containing
@@ -32,21 +32,14 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true")
     args = parser.parse_args()
     world = generate_world(WorldConfig(n_prospects=args.prospects, seed=11))
-    with tempfile.TemporaryDirectory() as directory, _warehouse(args.postgres, Path(directory)) as url:
+    kind = "postgresql" if args.postgres else "duckdb"
+    with tempfile.TemporaryDirectory() as directory, scratch_warehouse(kind, Path(directory)) as url:
         write_csv_exports(world, Path(directory) / "exports")
         engine, _ = stage(url, Path(directory) / "exports")
         seconds = _seconds_per_family(engine, world.config.as_of.date())
     for family, spent in sorted(seconds.items(), key=lambda item: -item[1]):
         print(f"{family:40s} {spent:6.1f} s")
     print(f"{'total':40s} {sum(seconds.values()):6.1f} s")
-
-
-def _warehouse(postgres: bool, directory: Path):
-    if postgres:
-        from revops.devtools.postgres import scratch_database
-
-        return scratch_database()
-    return nullcontext(f"duckdb:///{directory / 'warehouse.duckdb'}")
 
 
 def _seconds_per_family(engine, as_of) -> dict[str, float]:

@@ -60,12 +60,9 @@ def warehouse_url(tmp_path) -> str:
 @pytest.fixture(params=["duckdb", "postgresql"])
 def any_warehouse_url(request, tmp_path) -> str:
     """The same test on the embedded DuckDB and on a real PostgreSQL server."""
-    if request.param == "duckdb":
-        yield f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
-        return
-    from revops.devtools.postgres import scratch_database
+    from revops.devtools.postgres import scratch_warehouse
 
-    with scratch_database() as url:
+    with scratch_warehouse(request.param, tmp_path) as url:
         yield url
 
 

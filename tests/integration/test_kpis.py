@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from revops.devtools.postgres import scratch_warehouse
 from revops.kpis.compare import compare_versions
 from revops.kpis.engine import TOTAL, compute_kpis
 from revops.kpis.registry import load_registry
@@ -203,12 +204,7 @@ REWRITES = [
 @pytest.fixture(scope="module", params=["duckdb", "postgresql"])
 def staged_anywhere(request, small_exports, tmp_path_factory):
     """The small world staged once per warehouse for this module."""
-    if request.param == "duckdb":
-        yield stage(f"duckdb:///{tmp_path_factory.mktemp('rewrites') / 'warehouse.duckdb'}", small_exports)[0]
-        return
-    from revops.devtools.postgres import scratch_database
-
-    with scratch_database() as url:
+    with scratch_warehouse(request.param, tmp_path_factory.mktemp("rewrites")) as url:
         yield stage(url, small_exports)[0]
 
 

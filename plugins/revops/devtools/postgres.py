@@ -64,3 +64,16 @@ def scratch_database(url: str = SERVER_URL) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'drop database if exists "{name}" with (force)'))
         admin.dispose()
+
+
+@contextmanager
+def scratch_warehouse(kind: str, directory: Path) -> Iterator[str]:
+    """An empty warehouse for the block: an embedded DuckDB file in `directory`, or a scratch
+    database on the PostgreSQL server. Yields its URL."""
+    if kind == "duckdb":
+        yield f"duckdb:///{directory / 'warehouse.duckdb'}"
+        return
+    if kind != "postgresql":
+        raise ValueError(f"unknown warehouse kind {kind!r}; expected 'duckdb' or 'postgresql'")
+    with scratch_database() as url:
+        yield url

@@ -254,6 +254,12 @@ def _pick(rng, options: dict, n: int, share) -> np.ndarray:
     return np.array(names, dtype=object)[rng.choice(len(names), n, p=weights / weights.sum())]
 
 
+def _pick_or_none(rng, shares: dict[str, float], n: int) -> np.ndarray:
+    """n draws of a key with its share of the draws, or None for the share left over."""
+    options = np.array([*shares, None], dtype=object)
+    return options[np.searchsorted(np.cumsum(list(shares.values())), rng.random(n))]
+
+
 def _owners_in_region(rng, users: pd.DataFrame, regions: np.ndarray) -> np.ndarray:
     owners = np.empty(len(regions), dtype=object)
     for region, group in users.groupby("Region__c"):
@@ -443,9 +449,7 @@ LOSS_REASONS = {"Price": 0.3, "Competitor": 0.25, "No decision": 0.2, "Timing": 
 def _loss_reasons(config, opps: pd.DataFrame) -> np.ndarray:
     """The reason recorded on each closed-lost deal, or None. A generator of its own picks it,
     so everything else in the world stays as the seed made it."""
-    rng = np.random.default_rng([config.seed, 5])
-    options = np.array([*LOSS_REASONS, None], dtype=object)
-    picked = options[np.searchsorted(np.cumsum(list(LOSS_REASONS.values())), rng.random(len(opps)))]
+    picked = _pick_or_none(np.random.default_rng([config.seed, 5]), LOSS_REASONS, len(opps))
     lost = (opps["is_closed"] & ~opps["is_won"]).to_numpy()
     return np.where(lost, picked, None)
 
@@ -641,8 +645,7 @@ def _return_through_other_channels(config, leads: pd.DataFrame, campaigns: pd.Da
     rng = np.random.default_rng([config.seed, 2])
     leads = leads.copy()
     returning = (leads["journey"] == 2).to_numpy() & leads["person"].notna().to_numpy()
-    options = np.array([*RETURN_CHANNELS, None], dtype=object)
-    picked = options[np.searchsorted(np.cumsum(list(RETURN_CHANNELS.values())), rng.random(len(leads)))]
+    picked = _pick_or_none(rng, RETURN_CHANNELS, len(leads))
     moved = returning & pd.notna(picked) & (picked != leads["channel"].to_numpy())
     channels = picked[moved]
     had_source = ~leads.loc[moved, "LeadSource"].isin([*cat.JUNK_LEAD_SOURCES, ""]).to_numpy()

@@ -134,8 +134,10 @@ def add_prospects(engine, created: Mapping[str, datetime], source="hubspot", obj
         )
 
 
-def record_build(conn: sa.Connection, data_cutoff: datetime, build_id: str = "b1") -> None:
+def record_build(
+    conn: sa.Connection, data_cutoff: datetime, build_id: str = "b1", built_at: datetime | None = None
+) -> None:
     """A staging build row, for tests that write staging tables by hand: the KPI engine
     reads the newest build's id and data cut-off."""
     row = {"build_id": build_id, "data_cutoff": data_cutoff, "batch_ids": "[]", "summary": "{}"}
-    append_frame(conn, builds, pd.DataFrame([{**row, "built_at": data_cutoff}]))
+    append_frame(conn, builds, pd.DataFrame([{**row, "built_at": built_at or data_cutoff}]))

@@ -137,7 +137,8 @@ def check_quality(check_name: str, run_time: datetime | None = None) -> dict:
 
 
 def compute_kpi_horizon(run_id: str) -> dict:
-    """Recompute every KPI for the recent periods of each grain, for every audience scope."""
+    """Every KPI for the recent periods of each grain, for every audience scope. A slice already
+    computed from the same build and definition is kept (a re-run with no new data is cheap)."""
     engine = get_engine()
     with engine.connect() as conn:
         cutoff = current_build(conn).data_cutoff
@@ -146,7 +147,8 @@ def compute_kpi_horizon(run_id: str) -> dict:
     for scope, timezone in sorted(slices, key=lambda s: (s[0].key, s[1])):
         for grain in GRAINS:
             latest = period_containing(grain, local_date(cutoff, timezone), timezone)
-            rows += len(compute_kpis(engine, latest.history(KPI_HORIZON[grain]), run_id, scope))
+            periods = latest.history(KPI_HORIZON[grain])
+            rows += len(compute_kpis(engine, periods, run_id, scope, reuse=True))
     return {"rows": rows, "data_cutoff": cutoff.isoformat()}
 
 

@@ -6,11 +6,18 @@ period's results are replaced in one transaction, so a re-run never duplicates a
 failure never leaves a partial period behind. A version may come with an exclusions query
 (`v<n>.exclusions.sql`): the records it leaves out (outlier deals) are stored beside the
 results in `marts.kpi_exclusions`, so a footnote can say what was excluded and why.
+
+Each slice also stores the digest of what its numbers follow from (`slice_inputs`). Asked to
+reuse, the engine leaves a slice whose stored digest matches as it is: a scorecard run reads
+what the KPI DAG computed from the same build instead of computing it again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -119,34 +126,120 @@ def compute_kpis(
     scope: Scope = EVERYTHING,
     kpi_ids: list[str] | None = None,
     version: int | None = None,
+    reuse: bool = False,
 ) -> pd.DataFrame:
     """Compute KPIs for each period and replace their stored results; returns the rows.
 
     Each period uses the version in effect on its first day, unless `version` names one.
+    With `reuse`, a slice stored from the same inputs is kept, and its stored rows returned.
     """
     registry = load_registry()
     selected = [registry[k] for k in (kpi_ids or registry)]
     computed: list[Computed] = []
+    reused: list[tuple[Kpi, KpiVersion, Period]] = []
     with exclusive_transaction(engine, "marts.kpi_results") as conn:
         build = current_build(conn)
+        stored = _stored_inputs(conn, periods, scope) if reuse else {}
         for period in periods:
             for kpi in selected:
                 kpi_version = kpi.version_for(period.start, version)
                 if kpi_version is None:
                     continue
-                rows = compute_one(conn, kpi, kpi_version, period, scope, build, run_id)
+                inputs = slice_inputs(kpi, kpi_version, period, scope, build)
+                if (
+                    inputs is not None
+                    and stored.get(_slice_key(kpi.id, kpi_version.version, period)) == inputs
+                ):
+                    reused.append((kpi, kpi_version, period))
+                    continue
+                rows = compute_one(conn, kpi, kpi_version, period, scope, build, run_id).assign(
+                    inputs_sha256=inputs
+                )
                 excluded = _exclusions(conn, kpi, kpi_version, period, scope, build, run_id)
                 computed.append(Computed(kpi, kpi_version, period, rows, excluded))
         _replace(conn, computed, scope)
-    results = pd.concat([c.rows for c in computed], ignore_index=True) if computed else pd.DataFrame()
+        kept = [_stored_rows(conn, reused, scope)] if reused else []
+    frames = [*(c.rows for c in computed), *kept]
+    results = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     log.info(
-        "computed %d KPI rows for %d periods, scope %s, build %s",
+        "computed %d KPI slices and reused %d stored ones (%d rows) for %d periods, scope %s, build %s",
+        len(computed),
+        len(reused),
         len(results),
         len(periods),
         scope.key,
         build.build_id,
     )
     return results
+
+
+def slice_inputs(kpi: Kpi, version: KpiVersion, period: Period, scope: Scope, build: Build) -> str | None:
+    """A digest of everything one slice's numbers follow from: the staging build (its input
+    data, cut-off and rule files), the statement run, its bound values and the definition's
+    labelling rules. None for SQL that reads beyond staging (score history, the raw layer),
+    which changes without a new build, so such a slice is always computed afresh."""
+    statement = every_dimension_sql(version.sql, (TOTAL, *kpi.dimensions), scope)
+    exclusions = version.sql_path.with_suffix(".exclusions.sql")
+    if exclusions.exists():
+        statement += "\n-- exclusions\n" + exclusions.read_text(encoding="utf-8")
+    if not _reads_only_staging(statement):
+        return None
+    inputs = {
+        "build_id": build.build_id,
+        "data_cutoff": build.data_cutoff,
+        "statement": statement,
+        "parameters": query_parameters(kpi, period, scope, build.data_cutoff),
+        "labels": [kpi.kind, kpi.minimum_volume, kpi.maturity_days, list(kpi.requires)],
+    }
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@lru_cache(maxsize=1024)
+def _reads_only_staging(sql: str) -> bool:
+    """Whether every warehouse table the SQL names is a staging table (tables are always
+    named with their schema in KPI SQL)."""
+    named = [t.fullname for t in metadata.tables.values() if re.search(rf"\b{re.escape(t.fullname)}\b", sql)]
+    return all(name.startswith("staging.") for name in named)
+
+
+def _slice_key(kpi_id: str, version: int, period: Period) -> tuple:
+    return (kpi_id, int(version), period.grain, period.timezone, period.start)
+
+
+def _stored_inputs(conn: sa.Connection, periods: list[Period], scope: Scope) -> dict[tuple, str | None]:
+    """The inputs digest of every stored slice of these periods, by slice."""
+    columns = ["kpi_id", "kpi_version", "grain", "timezone", "period_start", "inputs_sha256"]
+    query = sa.select(*(kpi_results.c[c] for c in columns)).where(
+        (kpi_results.c.scope == scope.key)
+        & (kpi_results.c.dimension == TOTAL)
+        & kpi_results.c.period_start.in_(sorted({p.start for p in periods}))
+    )
+    return {
+        (kpi_id, int(version), grain, timezone, pd.Timestamp(start).date()): digest
+        for kpi_id, version, grain, timezone, start, digest in conn.execute(query)
+    }
+
+
+def _stored_rows(
+    conn: sa.Connection, slices: list[tuple[Kpi, KpiVersion, Period]], scope: Scope
+) -> pd.DataFrame:
+    """The stored rows of the slices a run reused, read back in one query."""
+    wanted = {_slice_key(kpi.id, version.version, period) for kpi, version, period in slices}
+    query = sa.select(kpi_results).where(
+        (kpi_results.c.scope == scope.key)
+        & kpi_results.c.kpi_id.in_(sorted({kpi.id for kpi, _, _ in slices}))
+        & kpi_results.c.period_start.in_(sorted({period.start for _, _, period in slices}))
+    )
+    rows = read_frame(conn, query)
+    keys = zip(
+        rows["kpi_id"],
+        rows["kpi_version"],
+        rows["grain"],
+        rows["timezone"],
+        pd.to_datetime(rows["period_start"]).dt.date,
+        strict=True,
+    )
+    return rows[[(kpi_id, int(v), *rest) in wanted for kpi_id, v, *rest in keys]]
 
 
 def compute_one(

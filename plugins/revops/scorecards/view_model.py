@@ -196,18 +196,23 @@ def results_used(audience: Audience, period: Period, data_cutoff: datetime) -> l
 
 def compute_scorecard_results(engine: sa.Engine, audience: Audience, period: Period, run_id: str) -> int:
     """Compute what the scorecard shows (each KPI's period and trend, in its scope), plus the
-    previous version's numbers for periods a newer version restated, to say by how much."""
+    previous version's numbers for periods a newer version restated, to say by how much.
+    What the KPI DAG already computed from the same build is reused, not computed again."""
     with engine.connect() as conn:
         cutoff = current_build(conn).data_cutoff
     periods = periods_needed(audience, period, cutoff)
-    rows = len(compute_kpis(engine, periods, run_id, audience.scope, scorecard_kpis(audience)))
+    rows = len(compute_kpis(engine, periods, run_id, audience.scope, scorecard_kpis(audience), reuse=True))
     registry = load_registry()
     for kpi_id in scorecard_kpis(audience):
         for shown in periods:
             restated = registry[kpi_id].restatement(shown.start)
             if restated:
                 previous = restated[1].version
-                rows += len(compute_kpis(engine, [shown], run_id, audience.scope, [kpi_id], version=previous))
+                rows += len(
+                    compute_kpis(
+                        engine, [shown], run_id, audience.scope, [kpi_id], version=previous, reuse=True
+                    )
+                )
     return rows
 
 

@@ -379,6 +379,9 @@ kpi_results = sa.Table(
     sa.Column("volume", sa.Integer, nullable=False),
     sa.Column("flags", sa.String, nullable=False),
     _ts("data_cutoff", nullable=False),
+    # What the slice's numbers follow from (revops.kpis.engine.slice_inputs); null where they
+    # depend on more than the staging build, so the slice is never reused.
+    sa.Column("inputs_sha256", sa.String),
     schema="marts",
 )
 

@@ -2,6 +2,7 @@
 process so its peak memory is its own, with the baselines measured in the same run.
 
     .venv/bin/python -m benchmarks.harness [--prospects 10000 100000 1000000] [--write-docs]
+                                           [--only reconcile core_kpis pandas]
 
 Per size, the synthetic world (leads, contacts, opportunities, stage and score history in
 proportion) is generated and its CSV exports landed in a fresh DuckDB warehouse; that setup
@@ -323,11 +324,13 @@ def _high_water_mib() -> float:
     return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
 
 
-def measure(prospects: int) -> dict:
+def measure(prospects: int, only: tuple[str, ...] = STAGES) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         setup = prepare(prospects, directory)
-        stages = {name: run_stage(name, directory) for name in STAGES}
+        stages = {name: run_stage(name, directory) for name in STAGES if name in only}
+    if "core_kpis" not in stages or "pandas" not in stages:
+        return {"prospects": prospects, "setup": setup, "stages": stages}
     for kpi_id, pair in stages["core_kpis"]["totals"].items():  # the baseline must agree
         expected = stages["pandas"]["totals"][kpi_id]
         if abs(pair["numerator"] - expected["numerator"]) > 1e-6 * max(1, abs(expected["numerator"])):
@@ -341,6 +344,9 @@ def table(results: list[dict]) -> str:
     python_start = "python -m benchmarks.harness --prospects " + " ".join(
         str(r["prospects"]) for r in results
     )
+    ran = [name for name in STAGES if name in results[0]["stages"]]
+    if len(ran) < len(STAGES):
+        python_start += " --only " + " ".join(ran)
     lines = [
         f"`{python_start}`: seconds of each stage's own work (timed in its child process after",
         "imports) and that child's peak RSS.",
@@ -348,17 +354,18 @@ def table(results: list[dict]) -> str:
         "| Stage | " + " | ".join(f"{r['setup']['leads']:,} leads" for r in results) + " |",
         "|---|" + "---:|" * len(results),
     ]
-    for name in STAGES:
+    for name in ran:
         cells = [
             f"{r['stages'][name]['seconds']:.1f} s, {r['stages'][name]['peak_rss_mib']:,.0f} MiB"
             for r in results
         ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines.append(
-        "| airflow, task time | "
-        + " | ".join(f"{r['stages']['airflow']['task_seconds']:.1f} s" for r in results)
-        + " |"
-    )
+    if "airflow" in ran:
+        lines.append(
+            "| airflow, task time | "
+            + " | ".join(f"{r['stages']['airflow']['task_seconds']:.1f} s" for r in results)
+            + " |"
+        )
     lines += ["", "| Ratio | " + " | ".join(f"{r['setup']['leads']:,}" for r in results) + " |"]
     lines.append("|---|" + "---:|" * len(results))
     ratios = {
@@ -375,6 +382,10 @@ def table(results: list[dict]) -> str:
         "reconcile: raw records per second": lambda s: s["reconcile"]["rows"] / s["reconcile"]["seconds"],
     }
     for label, ratio in ratios.items():
+        try:
+            ratio(results[0]["stages"])
+        except KeyError:  # a stage it needs did not run (--only)
+            continue
         lines.append(f"| {label} | " + " | ".join(f"{ratio(r['stages']):,.2f}" for r in results) + " |")
     first, last = results[0], results[-1]
     if len(results) > 1:
@@ -383,7 +394,7 @@ def table(results: list[dict]) -> str:
             "",
             f"Growth from {first['setup']['leads']:,} to {last['setup']['leads']:,} leads ({growth:,.0f}x):",
         ]
-        for name in STAGES:
+        for name in ran:
             factor = last["stages"][name]["seconds"] / first["stages"][name]["seconds"]
             lines.append(f"- {name}: {factor:,.1f}x the time")
     return "\n".join(lines)
@@ -400,6 +411,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prospects", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=STAGES,
+        default=STAGES,
+        help="run these stages only (in the usual order; most need reconcile first)",
+    )
     parser.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -408,11 +426,13 @@ def main() -> None:
         return
     results = []
     for prospects in args.prospects:
-        results.append(measure(prospects))
+        results.append(measure(prospects, tuple(args.only)))
         print(json.dumps(results[-1], default=float), flush=True)
     text = table(results)
     print(text)
     if args.write_docs:
+        if set(args.only) != set(STAGES):
+            raise SystemExit("--write-docs needs every stage: the docs table is the whole harness")
         write_docs(text)
 
 

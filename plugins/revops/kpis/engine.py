@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 
 import jinja2
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -152,14 +153,13 @@ def compute_kpis(
                 ):
                     reused.append((kpi, kpi_version, period))
                     continue
-                rows = compute_one(conn, kpi, kpi_version, period, scope, build, run_id).assign(
-                    inputs_sha256=inputs
-                )
+                rows = query_slice(conn, kpi, kpi_version, period, scope, build)
                 excluded = _exclusions(conn, kpi, kpi_version, period, scope, build, run_id)
-                computed.append(Computed(kpi, kpi_version, period, rows, excluded))
-        _replace(conn, computed, scope)
+                computed.append(Computed(kpi, kpi_version, period, rows, excluded, inputs))
+        labelled = _labelled(computed, scope, build, run_id)
+        _replace(conn, computed, labelled, scope)
         kept = [_stored_rows(conn, reused, scope)] if reused else []
-    frames = [*(c.rows for c in computed), *kept]
+    frames = [frame for frame in (labelled, *kept) if not frame.empty]
     results = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     log.info(
         "computed %d KPI slices and reused %d stored ones (%d rows) for %d periods, scope %s, build %s",
@@ -242,25 +242,45 @@ def _stored_rows(
     return rows[[(kpi_id, int(v), *rest) in wanted for kpi_id, v, *rest in keys]]
 
 
-def compute_one(
-    conn, kpi: Kpi, version: KpiVersion, period: Period, scope: Scope, build: Build, run_id: str
+def query_slice(
+    conn, kpi: Kpi, version: KpiVersion, period: Period, scope: Scope, build: Build
 ) -> pd.DataFrame:
-    """One KPI version for one period and scope, every allowed dimension (not stored)."""
+    """One KPI version's rows for one period and scope, every allowed dimension: dimension,
+    segment, numerator, denominator and volume, always with a total row (not stored)."""
     params = query_parameters(kpi, period, scope, build.data_cutoff)
     rows = NO_DATA_TOTAL.iloc[0:0]
     if _inputs_present(conn, kpi):
         rows = read_frame(conn, every_dimension_sql(version.sql, (TOTAL, *kpi.dimensions), scope), params)
     if not (rows["dimension"] == TOTAL).any():  # without a total row it says "no data"
         rows = pd.concat([NO_DATA_TOTAL, rows], ignore_index=True)
-    rows = rows.sort_values(["dimension", "segment"], ignore_index=True)
+    return rows
+
+
+def _labelled(computed: list[Computed], scope: Scope, build: Build, run_id: str) -> pd.DataFrame:
+    """Every computed slice's rows with what they are (KPI, version, period, ...), their value,
+    interval and flags, built as one frame: a frame per slice cost a quarter of the run."""
+    if not computed:
+        return pd.DataFrame()
+    rows = pd.concat([c.rows for c in computed], ignore_index=True)
+    rows["_slice"] = np.repeat(np.arange(len(computed)), [len(c.rows) for c in computed])
+    rows = rows.sort_values(["_slice", "dimension", "segment"], ignore_index=True)
+    slices = pd.DataFrame([_slice_labels(c, build) for c in computed]).iloc[rows.pop("_slice")]
+    slices = slices.reset_index(drop=True)
     numerator = rows.pop("numerator").astype(float)
     denominator = rows.pop("denominator").astype(float)
     volume = rows.pop("volume").astype(int)
     intervals = [
-        wilson_interval(n, d) if kpi.kind == "rate" else None
-        for n, d in zip(numerator, denominator, strict=True)
+        wilson_interval(n, d) if rate else None
+        for n, d, rate in zip(numerator, denominator, slices.pop("is_rate"), strict=True)
     ]
-    # One frame built at once: assigning column by column cost more than the query.
+    volume_flag = np.where(
+        volume == 0, "no_data", np.where(volume < slices.pop("minimum_volume"), "insufficient_volume", "")
+    )
+    period_flag = slices.pop("period_flag").to_numpy(dtype=str)
+    both = (volume_flag != "") & (period_flag != "")
+    flags = np.where(
+        both, np.char.add(np.char.add(volume_flag, ","), period_flag), np.char.add(volume_flag, period_flag)
+    )
     labels = pd.DataFrame(
         {
             "numerator": numerator,
@@ -268,23 +288,38 @@ def compute_one(
             "volume": volume,
             "run_id": run_id,
             "build_id": build.build_id,
-            "kpi_id": kpi.id,
-            "kpi_version": version.version,
-            "sql_sha256": version.sql_sha256,
-            "grain": period.grain,
-            "timezone": period.timezone,
-            "period_start": period.start,
-            "period_end": period.end,
-            "scope": scope.key,
             "value": numerator / denominator.where(denominator != 0),
             "ci_low": [i[0] if i else None for i in intervals],
             "ci_high": [i[1] if i else None for i in intervals],
-            "flags": [_flags(kpi, period, build, v) for v in volume],
+            "flags": flags,
+            "scope": scope.key,
             "data_cutoff": build.data_cutoff,
-        },
-        index=rows.index,
+        }
     )
-    return pd.concat([rows, labels], axis=1)
+    return pd.concat([rows, slices, labels], axis=1)
+
+
+def _slice_labels(item: Computed, build: Build) -> dict:
+    """What one slice's rows share."""
+    period, kpi = item.period, item.kpi
+    period_flag = ""
+    if period.end_at > build.data_cutoff:
+        period_flag = "partial_period"
+    elif period.end_at + timedelta(days=kpi.maturity_days) > build.data_cutoff:
+        period_flag = "window_open"
+    return {
+        "kpi_id": kpi.id,
+        "kpi_version": item.version.version,
+        "sql_sha256": item.version.sql_sha256,
+        "grain": period.grain,
+        "timezone": period.timezone,
+        "period_start": period.start,
+        "period_end": period.end,
+        "inputs_sha256": item.inputs,
+        "is_rate": kpi.kind == "rate",
+        "minimum_volume": kpi.minimum_volume,
+        "period_flag": period_flag,
+    }
 
 
 def _inputs_present(conn: sa.Connection, kpi: Kpi) -> bool:
@@ -300,19 +335,6 @@ def _inputs_present(conn: sa.Connection, kpi: Kpi) -> bool:
     return True
 
 
-def _flags(kpi: Kpi, period: Period, build: Build, volume: int) -> str:
-    flags = []
-    if volume == 0:
-        flags.append("no_data")
-    elif volume < kpi.minimum_volume:
-        flags.append("insufficient_volume")
-    if period.end_at > build.data_cutoff:
-        flags.append("partial_period")
-    elif period.end_at + timedelta(days=kpi.maturity_days) > build.data_cutoff:
-        flags.append("window_open")
-    return ",".join(flags)
-
-
 @dataclass(frozen=True)
 class Computed:
     """One KPI version's rows for one period (and the records it left out), not yet stored."""
@@ -320,11 +342,12 @@ class Computed:
     kpi: Kpi
     version: KpiVersion
     period: Period
-    rows: pd.DataFrame
+    rows: pd.DataFrame  # as the query returned them (see `query_slice`)
     excluded: pd.DataFrame | None
+    inputs: str | None  # see `slice_inputs`
 
 
-def _replace(conn: sa.Connection, computed: list[Computed], scope: Scope) -> None:
+def _replace(conn: sa.Connection, computed: list[Computed], labelled: pd.DataFrame, scope: Scope) -> None:
     """Replace the stored slices (KPI, version, period, scope) with the computed ones, inside
     the caller's transaction: a delete per period and one append per table, as one statement
     per slice cost more than computing it."""
@@ -334,7 +357,7 @@ def _replace(conn: sa.Connection, computed: list[Computed], scope: Scope) -> Non
     for table in (kpi_results, kpi_exclusions):
         for period, items in by_period.items():
             conn.execute(table.delete().where(_slices(table, period, scope, items)))
-    append_frame(conn, kpi_results, pd.concat([c.rows for c in computed]) if computed else pd.DataFrame())
+    append_frame(conn, kpi_results, labelled)
     excluded = [c.excluded for c in computed if c.excluded is not None]
     append_frame(conn, kpi_exclusions, pd.concat(excluded) if excluded else pd.DataFrame())
 

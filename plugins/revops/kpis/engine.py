@@ -17,7 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -59,6 +62,8 @@ DIMENSION_EXPRESSIONS = {
     "segment": "coalesce(segment, 'unknown')",
     "opportunity_origin": "case when is_from_converted_lead then 'converted_lead' else 'direct' end",
 }
+
+QUERY_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 _templates = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
 
@@ -136,7 +141,7 @@ def compute_kpis(
     """
     registry = load_registry()
     selected = [registry[k] for k in (kpi_ids or registry)]
-    computed: list[Computed] = []
+    todo: list[tuple[Kpi, KpiVersion, Period, str | None]] = []
     reused: list[tuple[Kpi, KpiVersion, Period]] = []
     with exclusive_transaction(engine, "marts.kpi_results") as conn:
         build = current_build(conn)
@@ -153,9 +158,12 @@ def compute_kpis(
                 ):
                     reused.append((kpi, kpi_version, period))
                     continue
-                rows = query_slice(conn, kpi, kpi_version, period, scope, build)
-                excluded = _exclusions(conn, kpi, kpi_version, period, scope, build, run_id)
-                computed.append(Computed(kpi, kpi_version, period, rows, excluded, inputs))
+                todo.append((kpi, kpi_version, period, inputs))
+        queried = _query_slices(engine, [(k, v, p) for k, v, p, _ in todo], scope, build)
+        computed = [
+            Computed(kpi, v, period, rows, _exclusions(conn, kpi, v, period, scope, build, run_id), inputs)
+            for (kpi, v, period, inputs), rows in zip(todo, queried, strict=True)
+        ]
         labelled = _labelled(computed, scope, build, run_id)
         _replace(conn, computed, labelled, scope)
         kept = [_stored_rows(conn, reused, scope)] if reused else []
@@ -240,6 +248,30 @@ def _stored_rows(
         strict=True,
     )
     return rows[[(kpi_id, int(v), *rest) in wanted for kpi_id, v, *rest in keys]]
+
+
+def _query_slices(
+    engine: sa.Engine, slices: list[tuple[Kpi, KpiVersion, Period]], scope: Scope, build: Build
+) -> list[pd.DataFrame]:
+    """Each slice's rows, QUERY_THREADS queries at a time, each thread on its own connection.
+    A KPI query at reporting scale keeps one core busy, mostly planning, so two at a time on
+    two cores cut the wait by about a third. Only reads: the run's writes stay on its own
+    transaction, and on DuckDB no other process can write while this one holds the file."""
+    local = threading.local()
+    opened: list[sa.Connection] = []
+
+    def run(item: tuple[Kpi, KpiVersion, Period]) -> pd.DataFrame:
+        if not hasattr(local, "conn"):
+            local.conn = engine.connect()
+            opened.append(local.conn)
+        return query_slice(local.conn, *item, scope, build)
+
+    try:
+        with ThreadPoolExecutor(QUERY_THREADS, thread_name_prefix="kpi-query") as pool:
+            return list(pool.map(run, slices))
+    finally:
+        for conn in opened:
+            conn.close()
 
 
 def query_slice(

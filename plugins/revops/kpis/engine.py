@@ -254,9 +254,9 @@ def _query_slices(
     engine: sa.Engine, slices: list[tuple[Kpi, KpiVersion, Period]], scope: Scope, build: Build
 ) -> list[pd.DataFrame]:
     """Each slice's rows, QUERY_THREADS queries at a time, each thread on its own connection.
-    A KPI query at reporting scale keeps one core busy, mostly planning, so two at a time on
-    two cores cut the wait by about a third. Only reads: the run's writes stay on its own
-    transaction, and on DuckDB no other process can write while this one holds the file."""
+    A KPI query at reporting scale keeps one core busy, so two at a time on two cores cut the
+    wait by about a quarter (1.39x at 10k prospects). Only reads: the run's writes stay in its
+    own transaction, and on DuckDB no other process can write while this one holds the file."""
     local = threading.local()
     opened: list[sa.Connection] = []
 

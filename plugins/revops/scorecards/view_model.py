@@ -204,15 +204,15 @@ def compute_scorecard_results(engine: sa.Engine, audience: Audience, period: Per
     rows = len(compute_kpis(engine, periods, run_id, audience.scope, scorecard_kpis(audience), reuse=True))
     registry = load_registry()
     for kpi_id in scorecard_kpis(audience):
+        restated: dict[int, list[Period]] = {}  # the replaced version -> the periods it reported
         for shown in periods:
-            restated = registry[kpi_id].restatement(shown.start)
-            if restated:
-                previous = restated[1].version
-                rows += len(
-                    compute_kpis(
-                        engine, [shown], run_id, audience.scope, [kpi_id], version=previous, reuse=True
-                    )
-                )
+            restatement = registry[kpi_id].restatement(shown.start)
+            if restatement:
+                restated.setdefault(restatement[1].version, []).append(shown)
+        for previous, shown in restated.items():
+            rows += len(
+                compute_kpis(engine, shown, run_id, audience.scope, [kpi_id], version=previous, reuse=True)
+            )
     return rows
 
 

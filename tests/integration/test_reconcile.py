@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
+from revops.extract.landing import BatchSpec, BatchWriter
 from revops.reconcile.build import build_staging
+from revops.reconcile.records import typed_objects
 from revops.warehouse import get_engine
 from tests.helpers import land_exports, stage, table
 
@@ -152,6 +156,23 @@ def test_malformed_records_are_quarantined_with_their_reason(small_exports, tmp_
     assert build.summary["objects"]["salesforce.Lead"]["quarantined"] == 4
     typed = build.summary["objects"]["salesforce.Lead"]["typed"]
     assert typed + 4 == build.summary["objects"]["salesforce.Lead"]["records"] == len(lines) - 1
+
+
+def test_a_payload_with_a_bare_nan_is_typed_not_lost(tmp_path):
+    """`json.dumps` writes a float NaN as `NaN`, which strict JSON decoders refuse."""
+    engine = get_engine(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+    landed_at = datetime(2026, 3, 2, tzinfo=UTC)
+    spec = BatchSpec("salesforce", "Lead", "full", None, landed_at, "api", "Id", "SystemModstamp")
+    writer = BatchWriter(engine, spec, "nan-test")
+    lead = {"Id": "00Q1", "CreatedDate": "2026-03-01T09:00:00Z", "Email": "a@example.com"}
+    writer.write_page([{**lead, "Lead_Score__c": float("nan")}, {**lead, "Id": "00Q2", "Lead_Score__c": 42}])
+    writer.complete(landed_at)
+    with engine.connect() as conn:
+        payloads = conn.execute(sa.text("select payload from raw.records order by record_id")).scalars()
+        assert '"Lead_Score__c":NaN' in next(payloads)
+        leads = typed_objects(conn, "nan-test")[("salesforce", "Lead")].set_index("Id")
+    assert leads["Lead_Score__c"].isna().tolist() == [True, False]
+    assert leads.loc["00Q2", "Lead_Score__c"] == 42.0
 
 
 def test_leads_without_email_join_their_person_by_name_and_company(staged, small_world):

@@ -42,6 +42,15 @@ def test_utm_tags_come_from_the_landing_page_query_string():
     assert [v if isinstance(v, str) else None for v in medium] == ["cpc", None, None]
 
 
+def test_visitors_who_landed_on_the_same_page_each_get_its_tags():
+    shared = "https://x.io/?utm_source=news%20letter&utm_medium=&utm_campaign=q1#top"
+    urls = pd.Series([shared, "https://x.io/?utm_medium=email", shared, pd.NA, shared])
+    source, medium = utm_from_url(urls)
+    as_list = [[v if isinstance(v, str) else None for v in tags] for tags in (source, medium)]
+    assert as_list[0] == ["news letter", None, "news letter", None, "news letter"]
+    assert as_list[1] == [None, "email", None, None, None]  # a blank tag is no tag
+
+
 def test_a_campaign_takes_its_channel_field_then_its_type_then_the_unmapped_bucket():
     campaigns = pd.DataFrame(
         {

@@ -62,12 +62,18 @@ def parse_dates(values: pd.Series, naive_timezone: str = "UTC") -> tuple[pd.Seri
 def parse_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Plain or formatted amounts (`12300.00`, `$12,300`, `EUR 1 200,50` is rejected)."""
     text = clean_text(values)
-    # An optional sign, then a currency code and/or symbol: "-$1,200.50" -> "-1200.50".
-    cleaned = text.str.replace(r"^(-?)\s*[A-Z]{0,3}\s?[$€£]?\s*", r"\1", regex=True).str.replace(",", "")
-
-    parsed = pd.to_numeric(cleaned, errors="coerce").astype("float64")
-    parsed = parsed.where(np.isfinite(parsed))
+    parsed = _finite(pd.to_numeric(text, errors="coerce"))
+    # Only what is not a plain number is cleaned (the regex runs value by value in Python):
+    # an optional sign, then a currency code and/or symbol: "-$1,200.50" -> "-1200.50".
+    formatted = text[text.notna() & parsed.isna()]
+    cleaned = formatted.str.replace(r"^(-?)\s*[A-Z]{0,3}\s?[$€£]?\s*", r"\1", regex=True).str.replace(",", "")
+    parsed.loc[formatted.index] = _finite(pd.to_numeric(cleaned, errors="coerce"))
     return parsed, _reasons(text, parsed, "not a number")
+
+
+def _finite(numbers: pd.Series) -> pd.Series:
+    numbers = numbers.astype("float64")
+    return numbers.where(np.isfinite(numbers))
 
 
 def parse_booleans(values: pd.Series) -> tuple[pd.Series, pd.Series]:

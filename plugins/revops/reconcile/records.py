@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import msgspec
 import pandas as pd
 import sqlalchemy as sa
 
@@ -126,7 +127,7 @@ def typed_objects(conn: sa.Connection, build_id: str) -> TypedObjects:
     for (source, object_name), spec in SPECS.items():
         current = read_frame(conn, CURRENT_RECORDS_SQL, {"source": source, "object": object_name})
         live = current[~current["is_deleted"].astype(bool)]
-        payloads = pd.DataFrame.from_records([json.loads(p) for p in live["payload"]], index=live.index)
+        payloads = pd.DataFrame.from_records(_decoded(live["payload"]), index=live.index)
         for name in expected_fields(source, object_name):
             if name not in payloads:
                 payloads[name] = pd.Series(pd.NA, index=payloads.index, dtype=object)
@@ -155,6 +156,21 @@ def typed_objects(conn: sa.Connection, build_id: str) -> TypedObjects:
             "typed": int((~bad).sum()),
         }
     return TypedObjects(frames, pd.concat(quarantined, ignore_index=True), counts)
+
+
+_JSON = msgspec.json.Decoder()
+
+
+def _decoded(payloads: pd.Series) -> list[dict]:
+    """Each payload as a dict: msgspec, 4x faster than `json.loads`, and `json.loads` for a
+    payload msgspec refuses (`json.dumps` writes a float NaN as a bare `NaN`)."""
+    decoded = []
+    for text in payloads.to_list():  # a list: iterating an Arrow-backed Series is slow
+        try:
+            decoded.append(_JSON.decode(text))
+        except msgspec.DecodeError:
+            decoded.append(json.loads(text))
+    return decoded
 
 
 def _flag_reader_marks(frame: pd.DataFrame, reasons: pd.Series) -> pd.Series:

@@ -102,11 +102,13 @@ def normalise(value) -> str | None:
 
 
 def utm_from_url(urls: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """utm_source and utm_medium from the query strings of landing-page URLs."""
+    """utm_source and utm_medium from the query strings of landing-page URLs (each distinct
+    URL parsed once: a site has few landing pages and campaigns, and many visitors)."""
+    queries = {
+        url: parse_qs(urlsplit(url).query) for url in urls.unique() if isinstance(url, str) and "utm_" in url
+    }
 
-    def tag(url, name: str):
-        if not isinstance(url, str) or "utm_" not in url:
-            return None
-        return parse_qs(urlsplit(url).query).get(name, [None])[0]
+    def tag(name: str) -> pd.Series:
+        return urls.map({url: query[name][0] for url, query in queries.items() if name in query})
 
-    return urls.map(lambda u: tag(u, "utm_source")), urls.map(lambda u: tag(u, "utm_medium"))
+    return tag("utm_source"), tag("utm_medium")

@@ -24,11 +24,12 @@ def initial_statuses(leads: pd.DataFrame, lead_history: pd.DataFrame) -> pd.Seri
     """Each lead's first status: the root of its chain of Status changes (an OldValue no
     change led to), which survives back-dated rows; else its current status."""
     changes = lead_history[lead_history["Field"] == "Status"]
-    reached = set(zip(changes["LeadId"], changes["NewValue"], strict=True))
+    lead_ids = changes["LeadId"].to_list()  # lists: iterating an Arrow-backed Series is slow
+    reached = set(zip(lead_ids, changes["NewValue"].to_list(), strict=True))
     is_root = pd.Series(
         [
             (lead, old) not in reached
-            for lead, old in zip(changes["LeadId"], changes["OldValue"], strict=True)
+            for lead, old in zip(lead_ids, changes["OldValue"].to_list(), strict=True)
         ],
         index=changes.index,
         dtype=bool,

@@ -22,7 +22,7 @@ from revops.reconcile import identity
 from revops.reconcile.calendar import load_calendars, working_hours
 from revops.reconcile.campaigns import campaign_rows
 from revops.reconcile.exclusions import opportunity_exclusions, prospect_exclusions
-from revops.reconcile.parsing import clean_text
+from revops.reconcile.parsing import clean_text, is_in
 from revops.reconcile.records import TypedObjects, typed_objects
 from revops.reconcile.sources import SourceMapping, utm_from_url
 from revops.reconcile.stages import OpportunityStages
@@ -333,7 +333,7 @@ def _opportunity_changes(
     """Every OpportunityHistory row: the deal's stage, amount, expected close date and forecast
     category from that moment on, so any past moment's pipeline can be read back."""
     history = typed[("salesforce", "OpportunityHistory")]
-    history = history[history["OpportunityId"].isin(opportunity_rows["opportunity_id"])]
+    history = history[is_in(history["OpportunityId"], opportunity_rows["opportunity_id"])]
     frame = pd.DataFrame(
         {
             "opportunity_id": history["OpportunityId"],

@@ -27,6 +27,8 @@ from datetime import timedelta
 
 import pandas as pd
 
+from revops.reconcile.parsing import is_in
+
 SOURCE_RANK = {"salesforce": 0, "hubspot": 1}
 NEWEST_FIRST_FIELDS = [
     "region",
@@ -85,7 +87,7 @@ def _match_by_name_and_company(records: pd.DataFrame, has_email: pd.Series) -> N
     unique = per_key.first()[per_key.nunique() == 1]
     ambiguous = set(per_key.nunique()[lambda n: n > 1].index)
     without_email = ~has_email & key.notna()
-    matched = without_email & key.isin(unique.index)
+    matched = without_email & is_in(key, unique.index)
     records.loc[matched, "prospect_id"] = key[matched].map(unique)
     records.loc[matched, "match_rule"] = "name_and_company"
     records.loc[without_email & key.isin(ambiguous), "match_rule"] = "ambiguous_name_and_company"

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from revops.configuration import read_config
 from revops.extract.csv_source import UNDECODABLE_FIELDS, UNEXPECTED_CELLS
 from revops.reconcile.parsing import RecordSpec, type_records
-from revops.warehouse import read_frame
+from revops.warehouse.load import read_arrow_frame
 
 SPECS = {
     ("salesforce", "Lead"): RecordSpec(
@@ -125,7 +125,7 @@ def typed_objects(conn: sa.Connection, build_id: str) -> TypedObjects:
     naive_timezones = read_config("reconciliation")["timestamps"]["naive_timezones"]
     frames, quarantined, counts = {}, [], {}
     for (source, object_name), spec in SPECS.items():
-        current = read_frame(conn, CURRENT_RECORDS_SQL, {"source": source, "object": object_name})
+        current = read_arrow_frame(conn, CURRENT_RECORDS_SQL, {"source": source, "object": object_name})
         live = current[~current["is_deleted"].astype(bool)]
         payloads = pd.DataFrame.from_records(_decoded(live["payload"]), index=live.index)
         for name in expected_fields(source, object_name):

@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from revops.reconcile.parsing import is_in
+
 STATUS_STAGES = {"SAL": "sal", "SQL": "sql", "Disqualified": "disqualified", "Recycled": "recycled"}
 TIMELINE_COLUMNS = ["prospect_id", "cycle", "stage", "entered_at", "source", "record_id", "flags"]
 
@@ -96,7 +98,7 @@ def _mql(identities: pd.DataFrame) -> pd.DataFrame:
         }
     ).drop_duplicates("prospect_id")
     leads = identities[(identities["source"] == "salesforce") & identities["is_mql_handoff"]]
-    covered = leads["prospect_id"].isin(hubspot_rows["prospect_id"]) & (leads["cycle"] == 1)
+    covered = is_in(leads["prospect_id"], hubspot_rows["prospect_id"]) & (leads["cycle"] == 1)
     leads = leads[~covered]
     lead_rows = pd.DataFrame(
         {
@@ -115,7 +117,7 @@ def _lead_status_changes(leads: pd.DataFrame, lead_history: pd.DataFrame) -> pd.
     changes = lead_history[
         (lead_history["Field"] == "Status")
         & lead_history["NewValue"].isin(list(STATUS_STAGES))
-        & lead_history["LeadId"].isin(leads.index)
+        & is_in(lead_history["LeadId"], leads.index)
     ]
     lead = leads.loc[changes["LeadId"]]
     return pd.DataFrame(
@@ -136,7 +138,7 @@ def _opportunity_stages(leads, opportunities, opportunity_stages) -> list[pd.Dat
     converting = leads.dropna(subset=["converted_opportunity_id"])
     lead_of_opp = pd.Series(converting.index, index=converting["converted_opportunity_id"])
     lead_of_opp = lead_of_opp[~lead_of_opp.index.duplicated()]
-    opps = opportunities[opportunities["opportunity_id"].isin(lead_of_opp.index)]
+    opps = opportunities[is_in(opportunities["opportunity_id"], lead_of_opp.index)]
     opps = opps.assign(lead=lead_of_opp.reindex(opps["opportunity_id"]).to_numpy())
     opps = opps.assign(
         prospect_id=opps["lead"].map(leads["prospect_id"]), cycle=opps["lead"].map(leads["cycle"])

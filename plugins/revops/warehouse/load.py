@@ -92,3 +92,17 @@ def read_frame(
     # All rows in one fetch (row by row, DuckDB's fetchone costs 1.5x), as plain tuples:
     # pandas probes SQLAlchemy Row objects attribute by attribute (3x slower).
     return pd.DataFrame([tuple(row) for row in result.fetchall()], columns=list(result.keys()))
+
+
+def read_arrow_frame(conn: sa.Connection, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """`read_frame` for a large result of text, boolean and timestamp columns: on DuckDB
+    the columns come straight from Arrow, not as Python rows (6x faster on 165k raw
+    records). Only for those types: their pandas dtypes are the same either way, where a
+    DuckDB HUGEINT sum would arrive as decimals."""
+    if not is_duckdb(conn):
+        return read_frame(conn, sql, params)
+    result = conn.execute(sa.text(sql), dict(params or {}))
+    try:
+        return result.cursor.to_arrow_table().to_pandas()
+    finally:
+        result.close()

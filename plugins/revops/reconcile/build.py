@@ -30,6 +30,7 @@ from revops.reconcile.targets import load_targets
 from revops.reconcile.timeline import build_timeline, initial_statuses
 from revops.settings import config_dir
 from revops.warehouse import read_frame
+from revops.warehouse.engine import STAGING_BUILD_LOCK, exclusive_transaction
 from revops.warehouse.load import replace_table
 from revops.warehouse.schema import (
     builds,
@@ -96,7 +97,7 @@ class Staging:
 
 def build_staging(engine: sa.Engine, run_id: str) -> BuildResult:
     """Rebuild every staging table from raw, atomically, and record the build."""
-    with engine.begin() as conn:
+    with exclusive_transaction(engine, STAGING_BUILD_LOCK) as conn:  # waits for KPI runs
         batches = _batches_in_use(conn)
         if batches.empty:
             raise RuntimeError("raw layer holds no complete extract batch: run the extract first")

@@ -40,6 +40,10 @@ def is_duckdb(engine_or_conn: sa.Engine | sa.Connection) -> bool:
     return engine_or_conn.dialect.name == "duckdb"
 
 
+# Held exclusively while a reconcile replaces staging, shared while a KPI run reads it: a run
+# on PostgreSQL queries staging on several connections, and each must see the same build.
+STAGING_BUILD_LOCK = "staging build"
+
 _local_locks: dict[str, threading.Lock] = {}
 _local_locks_guard = threading.Lock()
 
@@ -59,6 +63,14 @@ def exclusive_transaction(engine: sa.Engine, name: str) -> Iterator[sa.Connectio
     with engine.begin() as conn:
         conn.execute(sa.text("select pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
         yield conn
+
+
+def share_lock(conn: sa.Connection, name: str) -> None:
+    """Within `conn`'s transaction, keep out writers holding `name` in `exclusive_transaction`
+    until it ends; other sharers are not kept out. PostgreSQL: a shared advisory lock. DuckDB:
+    nothing to do, since no other process can write while this one holds the file."""
+    if not is_duckdb(conn):
+        conn.execute(sa.text("select pg_advisory_xact_lock_shared(hashtext(:name))"), {"name": name})
 
 
 def forget_engines() -> None:

@@ -159,17 +159,21 @@ def typed_objects(conn: sa.Connection, build_id: str) -> TypedObjects:
 
 
 _JSON = msgspec.json.Decoder()
+DECODE_CHUNK = 20_000
 
 
 def _decoded(payloads: pd.Series) -> list[dict]:
     """Each payload as a dict: msgspec, 4x faster than `json.loads`, and `json.loads` for a
     payload msgspec refuses (`json.dumps` writes a float NaN as a bare `NaN`)."""
     decoded = []
-    for text in payloads.to_list():  # a list: iterating an Arrow-backed Series is slow
-        try:
-            decoded.append(_JSON.decode(text))
-        except msgspec.DecodeError:
-            decoded.append(json.loads(text))
+    for start in range(0, len(payloads), DECODE_CHUNK):
+        # A list per chunk: iterating an Arrow-backed Series is slow, and a list of every
+        # payload at once would hold a second copy of them all.
+        for text in payloads.iloc[start : start + DECODE_CHUNK].to_list():
+            try:
+                decoded.append(_JSON.decode(text))
+            except msgspec.DecodeError:
+                decoded.append(json.loads(text))
     return decoded
 
 

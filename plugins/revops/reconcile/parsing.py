@@ -133,10 +133,10 @@ def type_records(
     `naive_timezone` is the zone of timestamps written without an offset.
     """
     typed = frame.copy()
-    problems = pd.Series([[] for _ in range(len(frame))], index=frame.index, dtype=object)
+    problems = []  # per check, in order: its reason on each row that fails it, else None
     for name in spec.required:
         missing = typed[name].isna() if name in typed else pd.Series(True, index=frame.index)
-        _add(problems, missing, f"{name}: missing")
+        problems.append(_reason_where(missing, f"{name}: missing"))
     for name, kind in spec.types.items():
         if name not in typed:
             typed[name] = pd.Series(pd.NA, index=frame.index, dtype=object)
@@ -144,14 +144,24 @@ def type_records(
             typed[name], reasons = PARSERS[kind](typed[name], naive_timezone)
         else:
             typed[name], reasons = PARSERS[kind](typed[name])
-        _add(problems, reasons.notna(), name + ": " + reasons.fillna(""))
+        problems.append(_reason_where(reasons.notna(), name + ": " + reasons.fillna("")))
     for reason, breaks in spec.rules:
-        _add(problems, breaks(typed).fillna(False), reason)
-    joined = problems.map(lambda p: "; ".join(p) if p else None)
-    return typed, joined
+        problems.append(_reason_where(breaks(typed).fillna(False), reason))
+    return typed, _joined(problems, frame.index)
 
 
-def _add(problems: pd.Series, mask: pd.Series, text) -> None:
-    texts = text if isinstance(text, pd.Series) else pd.Series(text, index=problems.index)
-    for index in problems.index[mask.fillna(False).to_numpy(dtype=bool)]:
-        problems[index].append(texts[index])
+def _reason_where(fails: pd.Series, reason: str | pd.Series) -> pd.Series:
+    return pd.Series(reason, index=fails.index, dtype=object).where(fails.fillna(False).astype(bool), None)
+
+
+def _joined(problems: list[pd.Series], index: pd.Index) -> pd.Series:
+    """Each row's reasons joined by "; " (None for a row that passed every check): only the
+    failing rows are visited, since a clean export has none."""
+    joined = pd.Series(None, index=index, dtype=object)
+    if not problems:
+        return joined
+    table = pd.concat(problems, axis=1)
+    failing = table.notna().any(axis=1).to_numpy()
+    rows = table[failing].itertuples(index=False)
+    joined[failing] = ["; ".join(r for r in row if r is not None) for row in rows]
+    return joined

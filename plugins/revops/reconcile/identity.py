@@ -86,13 +86,14 @@ def _match_by_name_and_company(records: pd.DataFrame, has_email: pd.Series) -> N
         .drop_duplicates()
     )
     per_key = candidates.groupby("key")["prospect_id"]
-    unique = per_key.first()[per_key.nunique() == 1]
-    ambiguous = set(per_key.nunique()[lambda n: n > 1].index)
+    prospects_per_key = per_key.nunique()
+    unique = per_key.first()[prospects_per_key == 1]
+    ambiguous = prospects_per_key.index[prospects_per_key > 1]
     without_email = ~has_email & key.notna()
     matched = without_email & is_in(key, unique.index)
     records.loc[matched, "prospect_id"] = key[matched].map(unique)
     records.loc[matched, "match_rule"] = "name_and_company"
-    records.loc[without_email & key.isin(ambiguous), "match_rule"] = "ambiguous_name_and_company"
+    records.loc[without_email & is_in(key, ambiguous), "match_rule"] = "ambiguous_name_and_company"
 
 
 def correct_clock_skew(records: pd.DataFrame, tolerance_minutes: float, correction: str) -> pd.DataFrame:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import sqlalchemy as sa
 
 from revops.warehouse.engine import is_duckdb
@@ -94,15 +95,15 @@ def read_frame(
     return pd.DataFrame([tuple(row) for row in result.fetchall()], columns=list(result.keys()))
 
 
-def read_arrow_frame(conn: sa.Connection, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
-    """`read_frame` for a large result of text, boolean and timestamp columns: on DuckDB
-    the columns come straight from Arrow, not as Python rows (6x faster on 165k raw
-    records). Only for those types: their pandas dtypes are the same either way, where a
-    DuckDB HUGEINT sum would arrive as decimals."""
+def read_arrow(conn: sa.Connection, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+    """A large result of text, boolean and timestamp columns as an Arrow table: DuckDB hands
+    its columns over as they are, not as Python rows (6x faster on 165k raw records).
+    PostgreSQL's rows are converted. Only for those types: a DuckDB HUGEINT sum would arrive
+    as decimals where `read_frame` gives integers."""
     if not is_duckdb(conn):
-        return read_frame(conn, sql, params)
+        return pa.Table.from_pandas(read_frame(conn, sql, params), preserve_index=False)
     result = conn.execute(sa.text(sql), dict(params or {}))
     try:
-        return result.cursor.to_arrow_table().to_pandas()
+        return result.cursor.to_arrow_table()
     finally:
         result.close()

@@ -11,7 +11,6 @@ import json
 from dataclasses import dataclass
 
 import duckdb
-import msgspec
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -179,9 +178,6 @@ def payload_fields(payloads: pa.ChunkedArray, fields: list[str]) -> pd.DataFrame
     return frame
 
 
-_JSON = msgspec.json.Decoder()
-
-
 def _null_bare_nans(frame: pd.DataFrame, payloads: pa.ChunkedArray) -> None:
     """`json.dumps` writes a float NaN, pandas' missing value, as a bare `NaN`, which DuckDB
     hands over as the text 'NaN': the few rows with a field reading 'NaN' are decoded in
@@ -204,7 +200,7 @@ def _flag_reader_marks(frame: pd.DataFrame, reasons: pd.Series) -> pd.Series:
     }
     reasons = reasons.copy()
     for column, describe in marks.items():
-        listed = frame[column].dropna().map(_JSON.decode)
+        listed = frame[column].dropna().map(json.loads)
         described = listed[listed.map(len) > 0].map(describe)
         before = reasons[described.index].fillna("")
         reasons[described.index] = before.str.cat(described, sep="; ").str.strip("; ")

@@ -2,6 +2,7 @@ from datetime import datetime
 
 import pandas as pd
 
+from revops.reconcile.exclusions import prospect_exclusions
 from revops.reconcile.identity import (
     assign_prospect_ids,
     correct_clock_skew,
@@ -169,3 +170,24 @@ def test_one_excluded_record_excludes_the_person():
     )
     prospect = merge_prospects(assign_prospect_ids(records), "unmapped").iloc[0]
     assert prospect["is_excluded"] and prospect["exclusion_rule"] == "test_name"
+
+
+def test_exclusion_rules_match_whole_names_in_any_case_and_the_domain_after_the_last_at():
+    long_s = "\u017f"  # LATIN SMALL LETTER LONG S, which case-folds to "s"
+    people = pd.DataFrame(
+        {
+            "email_normalized": ["a@example.com", "b@x.example.com", '"a@b"@test.com', None, "e@ac.io", None],
+            "first_name": ["Ana", " TEST ", "Ana", "Testa", f"{long_s}andbox", None],
+            "last_name": ["Lee", "Lee", "Lee", "Lee", "Lee", "Sandbox"],
+            "is_test_flag": [False, False, False, True, False, False],
+        }
+    )
+    # b@x.example.com is a subdomain, not example.com: its test name excludes it instead.
+    assert prospect_exclusions(people).tolist() == [
+        "test_email_domain",
+        "test_name",
+        "test_email_domain",
+        "test_flag",
+        "test_name",
+        "test_name",
+    ]

@@ -1,13 +1,10 @@
 from datetime import datetime
 
 import pandas as pd
-from hypothesis import given
-from hypothesis import strategies as st
 
 from revops.reconcile.parsing import (
     RecordSpec,
     clean_text,
-    is_in,
     parse_booleans,
     parse_numbers,
     parse_timestamps,
@@ -85,17 +82,3 @@ def test_text_loses_surrounding_blanks_and_an_empty_value_is_missing():
     cleaned = clean_text(pd.Series([" Price ", "", "   ", None, "No decision"]))
     assert cleaned.tolist()[0] == "Price" and cleaned.tolist()[4] == "No decision"
     assert cleaned.isna().tolist() == [False, True, True, True, False]
-
-
-@given(
-    keys=st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "é", ""]), st.text(max_size=3))),
-    known=st.lists(st.one_of(st.none(), st.sampled_from(["a", "é", ""]), st.text(max_size=3))),
-    arrow_backed=st.booleans(),
-)
-def test_is_in_is_set_membership_and_a_missing_key_is_in_nothing(keys, known, arrow_backed):
-    series = pd.Series(keys, dtype="str" if arrow_backed else object)
-    found = is_in(series, pd.Index(known, dtype=object))
-    present = {k for k in known if k is not None}
-    expected = [isinstance(k, str) and k in present for k in keys]
-    assert found.tolist() == expected
-    assert found.index.equals(series.index)

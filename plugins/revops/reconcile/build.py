@@ -22,7 +22,8 @@ from revops.reconcile import identity
 from revops.reconcile.calendar import load_calendars, working_hours
 from revops.reconcile.campaigns import campaign_rows
 from revops.reconcile.exclusions import opportunity_exclusions, prospect_exclusions
-from revops.reconcile.parsing import clean_text, is_in
+from revops.reconcile.frames import is_in, sorted_rows
+from revops.reconcile.parsing import clean_text
 from revops.reconcile.records import TypedObjects, typed_objects
 from revops.reconcile.sources import SourceMapping, utm_from_url
 from revops.reconcile.stages import OpportunityStages
@@ -123,7 +124,7 @@ def reconcile(typed: TypedObjects, data_cutoff: datetime) -> Staging:
     records = identity.correct_clock_skew(
         records, config["clock_skew"]["tolerance_minutes"], config["clock_skew"]["correction"]
     )
-    records = records.sort_values(["source", "object", "record_id"], ignore_index=True)
+    records = sorted_rows(records, ["source", "object", "record_id"]).reset_index(drop=True)
     prospect_rows = identity.merge_prospects(records, mapping.unmapped_channel)
     opportunity_rows = _opportunities(typed, records, prospect_rows, mapping, stages)
     changes = _opportunity_changes(typed, opportunity_rows, stages)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from revops.configuration import read_config
-from revops.reconcile.parsing import is_in
+from revops.reconcile.frames import is_in
 
 
 def prospect_exclusions(records: pd.DataFrame) -> pd.Series:

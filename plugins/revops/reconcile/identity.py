@@ -27,7 +27,7 @@ from datetime import timedelta
 
 import pandas as pd
 
-from revops.reconcile.parsing import is_in
+from revops.reconcile.frames import is_in, sorted_rows
 
 SOURCE_RANK = {"salesforce": 0, "hubspot": 1}
 NEWEST_FIRST_FIELDS = [
@@ -123,7 +123,7 @@ def number_cycles(records: pd.DataFrame) -> pd.Series:
     """1 for a prospect's first Salesforce lead, 2 for the next (a re-entry), ...; HubSpot
     records belong to the first cycle."""
     salesforce = records["source"] == "salesforce"
-    order = records[salesforce].sort_values(["prospect_id", "created_at", "record_id"])
+    order = sorted_rows(records[salesforce], ["prospect_id", "created_at", "record_id"])
     cycles = order.groupby("prospect_id").cumcount() + 1
     return cycles.reindex(records.index).fillna(1).astype(int)
 
@@ -135,12 +135,10 @@ def merge_prospects(records: pd.DataFrame, unmapped_channel: str) -> pd.DataFram
     column of every record into order was most of reconcile's rules."""
     ranked = records.assign(source_rank=records["source"].map(SOURCE_RANK))
     keys = ["prospect_id", "source_rank", "created_at", "record_id"]
-    newest_first = (
-        ranked[[*keys, *NEWEST_FIRST_FIELDS]]
-        .sort_values(keys, ascending=[True, True, False, True])
-        .groupby("prospect_id", sort=True)
-    )
-    oldest = ranked[[*keys, *OLDEST_FIRST_FIELDS]].sort_values(keys)  # keys are unique per record
+    newest_first = sorted_rows(
+        ranked[[*keys, *NEWEST_FIRST_FIELDS]], keys, ascending=[True, True, False, True]
+    ).groupby("prospect_id", sort=True)
+    oldest = sorted_rows(ranked[[*keys, *OLDEST_FIRST_FIELDS]], keys)  # keys are unique per record
     oldest_first = oldest.groupby("prospect_id", sort=True)
     mapped = oldest[oldest["channel"] != unmapped_channel]
     first_touch = mapped.groupby("prospect_id", sort=True)[["channel", "sub_channel"]].first()

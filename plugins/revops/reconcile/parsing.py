@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 # ASCII digits only: `\d` would also match other scripts' digits, which no source sends.
 EPOCH_MILLIS = re.compile(r"^[0-9]{12,13}$")
@@ -27,17 +25,6 @@ FALSE_WORDS = {"false", "0", "no", "n", "f"}
 def clean_text(values: pd.Series) -> pd.Series:
     """Text with surrounding blanks gone; an empty value is missing."""
     return values.astype("string").str.strip().replace("", pd.NA)
-
-
-def is_in(keys: pd.Series, known: pd.Series | pd.Index) -> pd.Series:
-    """`keys.isin(known)` for text keys, in Arrow (a missing key is in nothing): pandas' isin
-    on Arrow-backed text makes one Python scalar per known value, 55x slower at 50k keys."""
-    found = pc.is_in(
-        pa.array(keys, type=pa.large_string()),
-        value_set=pa.array(known, type=pa.large_string()),
-        skip_nulls=True,
-    )
-    return pd.Series(found.fill_null(False).to_numpy(zero_copy_only=False), index=keys.index)
 
 
 def parse_timestamps(values: pd.Series, naive_timezone: str = "UTC") -> tuple[pd.Series, pd.Series]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from revops.reconcile.parsing import is_in
+from revops.reconcile.frames import is_in, sorted_rows
 
 STATUS_STAGES = {"SAL": "sal", "SQL": "sql", "Disqualified": "disqualified", "Recycled": "recycled"}
 TIMELINE_COLUMNS = ["prospect_id", "cycle", "stage", "entered_at", "source", "record_id", "flags"]
@@ -65,8 +65,8 @@ def build_timeline(
     timeline["flags"] = _out_of_order(timeline, stage_order)
     reentry = (timeline["cycle"] > 1) & (timeline["stage"] == "mql")
     timeline.loc[reentry, "flags"] = _add_flag(timeline.loc[reentry, "flags"], "re_entered")
-    timeline = timeline[TIMELINE_COLUMNS].sort_values(
-        ["prospect_id", "cycle", "entered_at", "stage", "record_id"]
+    timeline = sorted_rows(
+        timeline[TIMELINE_COLUMNS], ["prospect_id", "cycle", "entered_at", "stage", "record_id"]
     )
     return timeline.reset_index(drop=True)
 

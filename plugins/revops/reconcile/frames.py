@@ -1,0 +1,40 @@
+"""Operations on large frames of Arrow-backed text, where pandas' own paths are slow.
+
+pandas 3 keeps text in Arrow; for a million rows some of its paths make one Python object
+per value or factorise every text key first. These do the same work in Arrow or DuckDB.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def is_in(keys: pd.Series, known: pd.Series | pd.Index) -> pd.Series:
+    """`keys.isin(known)` for text keys, in Arrow (a missing key is in nothing): pandas' isin
+    on Arrow-backed text makes one Python scalar per known value, 55x slower at 50k keys."""
+    found = pc.is_in(
+        pa.array(keys, type=pa.large_string()),
+        value_set=pa.array(known, type=pa.large_string()),
+        skip_nulls=True,
+    )
+    return pd.Series(found.fill_null(False).to_numpy(zero_copy_only=False), index=keys.index)
+
+
+def sorted_rows(frame: pd.DataFrame, by: list[str], ascending: bool | list[bool] = True) -> pd.DataFrame:
+    """`frame.sort_values(by, ascending=ascending)`, the same order (stable, missing values
+    last), sorted by DuckDB on every core: 3x faster on the 2.7M-row stage timeline, where
+    pandas factorises each text key before sorting."""
+    directions = ascending if isinstance(ascending, list) else [ascending] * len(by)
+    sort_keys = pa.Table.from_pandas(frame[by], preserve_index=False)
+    sort_keys = sort_keys.append_column("_position", pa.array(np.arange(len(frame))))
+    order = ", ".join(
+        f'"{name}" {"asc" if up else "desc"} nulls last' for name, up in zip(by, directions, strict=True)
+    )
+    with duckdb.connect() as local:
+        rows = local.execute(f"select _position from sort_keys order by {order}, _position")
+        positions = rows.fetchnumpy()["_position"]
+    return frame.take(positions)

@@ -1,0 +1,39 @@
+from datetime import datetime
+
+import pandas as pd
+from hypothesis import given
+from hypothesis import strategies as st
+
+from revops.reconcile.frames import is_in, sorted_rows
+
+
+@given(
+    keys=st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "é", ""]), st.text(max_size=3))),
+    known=st.lists(st.one_of(st.none(), st.sampled_from(["a", "é", ""]), st.text(max_size=3))),
+    arrow_backed=st.booleans(),
+)
+def test_is_in_is_set_membership_and_a_missing_key_is_in_nothing(keys, known, arrow_backed):
+    series = pd.Series(keys, dtype="str" if arrow_backed else object)
+    found = is_in(series, pd.Index(known, dtype=object))
+    present = {k for k in known if k is not None}
+    expected = [isinstance(k, str) and k in present for k in keys]
+    assert found.tolist() == expected
+    assert found.index.equals(series.index)
+
+
+texts = st.one_of(st.none(), st.sampled_from(["a", "b", "B", "é", "", "a b"]))
+instants = st.one_of(st.none(), st.sampled_from([datetime(2026, 1, d) for d in (1, 2, 3)]))
+
+
+@given(
+    rows=st.lists(st.tuples(texts, st.integers(0, 2), instants), max_size=30),
+    ascending=st.lists(st.booleans(), min_size=3, max_size=3),
+)
+def test_sorted_rows_is_pandas_stable_sort_with_missing_values_last(rows, ascending):
+    """Few distinct values, so ties are common: a stable sort keeps their order."""
+    frame = pd.DataFrame(rows, columns=["key", "rank", "at"]).astype({"key": "str"})
+    frame["at"] = pd.to_datetime(frame["at"])
+    frame.index = frame.index * 10  # not a range: the rows keep their own labels
+    by = ["key", "rank", "at"]
+    expected = frame.sort_values(by, ascending=ascending, kind="stable")
+    assert sorted_rows(frame, by, ascending).index.tolist() == expected.index.tolist()

@@ -192,3 +192,30 @@ def _read(data: bytes) -> list[dict]:
         path = Path(directory) / "export.csv"
         path.write_bytes(data)
         return read_export(path, {})
+
+
+TIMESTAMP_CELLS = st.one_of(
+    CELLS,
+    INSTANTS.map(lambda d: d.strftime("%Y-%m-%dT%H:%M:%S.000+0000")),
+    INSTANTS.map(lambda d: d.strftime("%Y-%m-%d %H:%M:%S")),  # naive: the zone's local time
+    INSTANTS.map(lambda d: d.strftime("%Y-%m-%d")),
+    INSTANTS.map(lambda d: str(calendar.timegm(d.utctimetuple()) * 1000)),
+)
+
+
+@given(
+    st.lists(TIMESTAMP_CELLS, max_size=30),
+    st.sampled_from([parse_timestamps, parse_dates]),
+    st.sampled_from(["UTC", "America/New_York"]),
+    st.booleans(),
+)
+def test_a_value_parses_the_same_whatever_its_neighbours(values, parser, zone, repeated_labels):
+    """The parsers split a column by shape and parse each shape on its rows alone: every row
+    must come back as it does when parsed on its own, under any index (shuffled, or with
+    every label the same)."""
+    labels = ["row"] * len(values) if repeated_labels else [f"row{i * 7 % 31}" for i in range(len(values))]
+    parsed, reasons = parser(pd.Series(values, index=labels, dtype=object), zone)
+    for row, value in enumerate(values):
+        alone, alone_reason = parser(pd.Series([value], dtype=object), zone)
+        assert parsed.iloc[row] is alone[0] or parsed.iloc[row] == alone[0], value
+        assert reasons.iloc[row] == alone_reason[0], value

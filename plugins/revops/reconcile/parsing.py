@@ -36,16 +36,18 @@ def parse_timestamps(values: pd.Series, naive_timezone: str = "UTC") -> tuple[pd
     text = clean_text(values)
     is_epoch = text.str.fullmatch(EPOCH_MILLIS.pattern).fillna(False).astype(bool)
     has_offset = text.str.contains(OFFSET_SUFFIX, regex=True).fillna(False).astype(bool)
-    is_naive = ~is_epoch & ~has_offset
-    epoch = pd.to_datetime(pd.to_numeric(text.where(is_epoch), errors="coerce"), unit="ms", errors="coerce")
-    aware = pd.to_datetime(text.where(has_offset), format="ISO8601", utc=True, errors="coerce")
-    naive = pd.to_datetime(text.where(is_naive), format="ISO8601", errors="coerce")
+    is_naive = ~is_epoch & ~has_offset & text.notna()
+    # Each shape is parsed on its own rows only (a parser's pass over a million missing
+    # values costs as much as over a million present ones), and put back by position, since
+    # callers' indexes may repeat labels.
+    parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ms]")
+    epoch = pd.to_numeric(text[is_epoch], errors="coerce")
+    parsed[is_epoch] = pd.to_datetime(epoch, unit="ms", errors="coerce").to_numpy("datetime64[ms]")
+    aware = pd.to_datetime(text[has_offset], format="ISO8601", utc=True, errors="coerce")
+    parsed[has_offset] = aware.dt.tz_localize(None).to_numpy("datetime64[ms]")
+    naive = pd.to_datetime(text[is_naive], format="ISO8601", errors="coerce")
     naive_utc = naive.dt.tz_localize(naive_timezone, ambiguous=True, nonexistent="shift_forward")
-    parsed = aware.dt.tz_localize(None).astype("datetime64[ms]")
-    parsed = parsed.where(
-        ~is_naive, naive_utc.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[ms]")
-    )
-    parsed = parsed.where(~is_epoch, epoch.astype("datetime64[ms]"))
+    parsed[is_naive] = naive_utc.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[ms]")
     return parsed, _reasons(text, parsed, "not a timestamp")
 
 
@@ -53,9 +55,11 @@ def parse_dates(values: pd.Series, naive_timezone: str = "UTC") -> tuple[pd.Seri
     """`YYYY-MM-DD` -> that date at midnight; a full timestamp -> its date in UTC."""
     text = clean_text(values)
     date_only = text.str.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}").fillna(False).astype(bool)
-    parsed, _ = parse_timestamps(values, naive_timezone)
-    plain = pd.to_datetime(text.where(date_only), format="%Y-%m-%d", errors="coerce")
-    parsed = parsed.where(~date_only, plain.astype("datetime64[ms]")).dt.normalize()
+    parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ms]")
+    plain = pd.to_datetime(text[date_only], format="%Y-%m-%d", errors="coerce")
+    parsed[date_only] = plain.to_numpy("datetime64[ms]")
+    parsed[~date_only] = parse_timestamps(text[~date_only], naive_timezone)[0].to_numpy()
+    parsed = parsed.dt.normalize()
     return parsed, _reasons(text, parsed, "not a date")
 
 

@@ -127,6 +127,28 @@ def test_lead_source_mapping_classifies_every_row_and_never_raises(rows):
     assert classified["channel"].notna().all()  # an unmappable source gets the stated fallback channel
 
 
+# Few labels, so that rows repeat combinations (classify works once per distinct one), and
+# both kinds of missing value a frame can hold.
+SOURCE_LABELS = st.sampled_from(
+    [None, float("nan"), "Paid Search", " paid  SEARCH", "Webinar", "PAID_SEARCH", "google", "cpc",
+     "email", "referral", "partner-portal", "asdf", ""]
+)  # fmt: skip
+
+
+@given(st.lists(st.tuples(*[SOURCE_LABELS] * 4), max_size=25))
+def test_lead_source_mapping_classifies_a_row_the_same_whatever_its_neighbours(rows):
+    mapping = SourceMapping.load()
+    labels = [f"r{i * 7 % 29}" for i in range(len(rows))]  # an index not in order
+    frame = pd.DataFrame(
+        rows, index=labels, columns=["lead", "hubspot", "utm_source", "utm_medium"], dtype=object
+    )
+    classified = mapping.classify(*(frame[column] for column in frame.columns))
+    assert classified.index.tolist() == labels
+    for row, values in enumerate(rows):
+        alone = mapping.classify(*(pd.Series([value], dtype=object) for value in values))
+        assert classified.iloc[row].tolist() == alone.iloc[0].tolist(), values
+
+
 # A cell's text as a spreadsheet writes it: quotes, separators, line breaks, any Unicode.
 CSV_TEXT = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00\r"), max_size=60)
 

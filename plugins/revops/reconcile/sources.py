@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
+import numpy as np
 import pandas as pd
 
 from revops.configuration import ConfigError, read_config
@@ -51,7 +52,32 @@ class SourceMapping:
         sub-channel is the raw value that decided it (normalised), with the UTM source
         preferred where there is one, so `paid_search` splits into google, bing, ...; an
         unmapped record keeps the raw value nobody could map, for the data-quality report.
+
+        Each distinct combination of the four values is classified once: a million records
+        carry a few hundred combinations.
         """
+        values = pd.DataFrame(
+            {
+                "lead_source": lead_source.to_numpy(),
+                "hubspot_source": hubspot_source.to_numpy(),
+                "utm_source": utm_source.to_numpy(),
+                "utm_medium": utm_medium.to_numpy(),
+            },
+            dtype=object,
+        )
+        codes = np.column_stack([pd.factorize(values[column])[0] for column in values.columns])
+        _, first_row, combination = np.unique(codes, axis=0, return_index=True, return_inverse=True)
+        distinct = values.iloc[first_row].reset_index(drop=True)
+        classified = self._classify_each(*(distinct[column] for column in distinct.columns))
+        return classified.take(combination.ravel()).set_axis(lead_source.index)
+
+    def _classify_each(
+        self,
+        lead_source: pd.Series,
+        hubspot_source: pd.Series,
+        utm_source: pd.Series,
+        utm_medium: pd.Series,
+    ) -> pd.DataFrame:
         lead, hubspot = normalised(lead_source), normalised(hubspot_source)
         utm_source, utm_medium = normalised(utm_source), normalised(utm_medium)
         utm = utm_source.fillna(utm_medium)

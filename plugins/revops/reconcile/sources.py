@@ -65,11 +65,12 @@ class SourceMapping:
             },
             dtype=object,
         )
-        codes = np.column_stack([pd.factorize(values[column])[0] for column in values.columns])
-        _, first_row, combination = np.unique(codes, axis=0, return_index=True, return_inverse=True)
+        codes = pd.DataFrame({column: pd.factorize(values[column])[0] for column in values.columns})
+        combination = codes.groupby(list(codes.columns), sort=False).ngroup().to_numpy()
+        _, first_row = np.unique(combination, return_index=True)
         distinct = values.iloc[first_row].reset_index(drop=True)
         classified = self._classify_each(*(distinct[column] for column in distinct.columns))
-        return classified.take(combination.ravel()).set_axis(lead_source.index)
+        return classified.take(combination).set_axis(lead_source.index)
 
     def _classify_each(
         self,

@@ -7,6 +7,7 @@ Per table: its row count and an MD5 of every row's hash in the order the rows we
 so a different value, a missing row or another row order all change it. The build's id, its
 run id and the time it was built are left out: they differ between two builds of the same data.
 Run a reconcile from the same landed raw layer before and after the change, then compare.
+A change that adds a column can leave it out of both digests: `--ignore-columns name_key`.
 """
 
 from __future__ import annotations
@@ -20,15 +21,15 @@ import duckdb
 PER_BUILD_COLUMNS = ("build_id", "run_id", "built_at")
 
 
-def staging_digest(warehouse: str) -> dict[str, dict]:
+def staging_digest(warehouse: str, ignored: tuple[str, ...] = ()) -> dict[str, dict]:
     with duckdb.connect(warehouse, read_only=True) as con:
         tables = con.execute(
             "select table_name from information_schema.tables where table_schema = 'staging' order by 1"
         ).fetchall()
-        return {name: _table_digest(con, name) for (name,) in tables}
+        return {name: _table_digest(con, name, (*PER_BUILD_COLUMNS, *ignored)) for (name,) in tables}
 
 
-def _table_digest(con: duckdb.DuckDBPyConnection, table: str) -> dict:
+def _table_digest(con: duckdb.DuckDBPyConnection, table: str, ignored: tuple[str, ...]) -> dict:
     columns = [
         name
         for (name,) in con.execute(
@@ -36,7 +37,7 @@ def _table_digest(con: duckdb.DuckDBPyConnection, table: str) -> dict:
             " where table_schema = 'staging' and table_name = ? order by ordinal_position",
             [table],
         ).fetchall()
-        if name not in PER_BUILD_COLUMNS
+        if name not in ignored
     ]
     row_hash = "hash(" + ", ".join(f'"{name}"' for name in columns) + ")"
     rows, digest = con.execute(
@@ -48,7 +49,10 @@ def _table_digest(con: duckdb.DuckDBPyConnection, table: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("warehouse", help="path of a DuckDB warehouse file")
-    print(json.dumps(staging_digest(parser.parse_args().warehouse), indent=1, sort_keys=True))
+    parser.add_argument("--ignore-columns", nargs="*", default=[], help="columns to leave out of every table")
+    arguments = parser.parse_args()
+    digest = staging_digest(arguments.warehouse, tuple(arguments.ignore_columns))
+    print(json.dumps(digest, indent=1, sort_keys=True))
 
 
 if __name__ == "__main__":

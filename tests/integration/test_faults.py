@@ -27,7 +27,7 @@ from revops.configuration import read_config
 from revops.devtools.ports import free_port
 from revops.devtools.postgres import scratch_database
 from revops.extract.crm import ExtractIncomplete
-from revops.reconcile.records import CURRENT_RECORDS_SQL
+from revops.reconcile.records import current_records_sql
 from revops.sandbox.faults import Fault
 from revops.sandbox.server import running_sandbox
 from revops.settings import CONFIG_DIR, SALESFORCE_CONN_ID
@@ -223,7 +223,7 @@ def _wait_for_rows(engine: sa.Engine, child: subprocess.Popen, timeout: float = 
 
 def _current_leads(url: str) -> pd.DataFrame:
     with get_engine(url).connect() as conn:
-        frame = read_frame(conn, CURRENT_RECORDS_SQL, {"source": "salesforce", "object": "Lead"})
+        frame = read_frame(conn, current_records_sql(), {"source": "salesforce", "object": "Lead"})
     return frame[["record_id", "is_deleted", "payload"]].sort_values("record_id").reset_index(drop=True)
 
 

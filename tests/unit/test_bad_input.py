@@ -135,7 +135,7 @@ SOURCE_LABELS = st.sampled_from(
 )  # fmt: skip
 
 
-@given(st.lists(st.tuples(*[SOURCE_LABELS] * 4), max_size=25))
+@given(st.lists(st.tuples(*[SOURCE_LABELS] * 4), max_size=12))
 def test_lead_source_mapping_classifies_a_row_the_same_whatever_its_neighbours(rows):
     mapping = SourceMapping.load()
     labels = [f"r{i * 7 % 29}" for i in range(len(rows))]  # an index not in order

@@ -18,13 +18,13 @@ import pandas as pd
 import sqlalchemy as sa
 
 from revops.configuration import file_sha256, read_config
-from revops.reconcile import identity
+from revops.reconcile import identity, incremental
 from revops.reconcile.calendar import load_calendars, working_hours
 from revops.reconcile.campaigns import campaign_rows
 from revops.reconcile.exclusions import opportunity_exclusions, prospect_exclusions
 from revops.reconcile.frames import is_in, sorted_rows
 from revops.reconcile.parsing import clean_text
-from revops.reconcile.records import TypedObjects, typed_objects
+from revops.reconcile.records import SPECS, TypedObjects, typed_objects
 from revops.reconcile.sources import SourceMapping, utm_from_url
 from revops.reconcile.stages import OpportunityStages
 from revops.reconcile.targets import load_targets
@@ -36,6 +36,7 @@ from revops.warehouse.load import replace_table
 from revops.warehouse.schema import (
     builds,
     campaigns,
+    history_parents,
     opportunities,
     opportunity_changes,
     opportunity_stages,
@@ -43,6 +44,7 @@ from revops.warehouse.schema import (
     prospect_stages,
     prospects,
     quarantine,
+    reconcile_scope,
     stage_probabilities,
     targets,
     users,
@@ -77,6 +79,9 @@ class BuildResult:
     build_id: str
     data_cutoff: datetime
     summary: dict
+    # An incremental build: how many records the new batches changed and how many it
+    # re-reconciled (None for a full build).
+    update: dict | None = None
 
 
 @dataclass
@@ -92,12 +97,16 @@ class Staging:
     users: pd.DataFrame
     campaigns: pd.DataFrame
     targets: pd.DataFrame
-    working_hours: pd.DataFrame
     stage_probabilities: pd.DataFrame
+    history_parents: pd.DataFrame
 
 
-def build_staging(engine: sa.Engine, run_id: str) -> BuildResult:
-    """Rebuild every staging table from raw, atomically, and record the build."""
+def build_staging(engine: sa.Engine, run_id: str, full: bool = False) -> BuildResult:
+    """Bring every staging table up to date with raw, atomically, and record the build.
+
+    When all that arrived since the last build is new batches, only what they touch is
+    re-reconciled (`revops.reconcile.incremental`); otherwise, or with `full`, staging is
+    rebuilt whole. Both give the same tables."""
     with exclusive_transaction(engine, STAGING_BUILD_LOCK) as conn:  # waits for KPI runs
         batches = _batches_in_use(conn)
         if batches.empty:
@@ -105,21 +114,119 @@ def build_staging(engine: sa.Engine, run_id: str) -> BuildResult:
         data_cutoff = _data_cutoff(batches)
         rules = rule_file_digests()
         build_id = _build_id(batches, data_cutoff, rules)
-        typed = typed_objects(conn, build_id)
-        staging = reconcile(typed, data_cutoff)
-        summary = {**_summary(typed, staging), "rule_files_sha256": rules}
-        _write(conn, build_id, run_id, data_cutoff, batches, summary, typed, staging)
-    log.info("staging build %s (cut-off %s): %s", build_id, data_cutoff, json.dumps(summary))
-    return BuildResult(build_id=build_id, data_cutoff=data_cutoff, summary=summary)
+        fingerprint = {
+            "rule_files_sha256": rules,
+            "reconcile_code_sha256": incremental.reconcile_code_digest(),
+        }
+        previous = None if full else incremental.previous_build(conn, set(batches["batch_id"]), fingerprint)
+        updated = _update(conn, build_id, data_cutoff, previous, batches) if previous else None
+        counts, update = updated or (_rebuild(conn, build_id, data_cutoff), None)
+        conn.execute(reconcile_scope.delete())  # a work table: empty between builds
+        _write_working_days(conn, data_cutoff)
+        summary = {**_summary(conn, counts), **fingerprint}
+        _record_build(conn, build_id, run_id, data_cutoff, batches, summary)
+    log.info(
+        "staging build %s (cut-off %s, %s): %s",
+        build_id,
+        data_cutoff,
+        json.dumps(update) if update else "full",
+        json.dumps(summary),
+    )
+    return BuildResult(build_id=build_id, data_cutoff=data_cutoff, summary=summary, update=update)
 
 
-def reconcile(typed: TypedObjects, data_cutoff: datetime) -> Staging:
-    """The reconciliation rules, applied to typed records (no database involved)."""
+def _rebuild(conn: sa.Connection, build_id: str, data_cutoff: datetime) -> dict:
+    """Every staging table from all current records; returns the per-object record counts."""
+    typed = typed_objects(conn, build_id)
+    staging = reconcile(typed, data_cutoff)
+    for table, frame in _staged_tables(staging).items():
+        replace_table(conn, table, frame)
+    replace_table(conn, quarantine, typed.quarantined.sort_values(["source", "object", "record_id"]))
+    return typed.counts
+
+
+def _update(
+    conn: sa.Connection, build_id: str, data_cutoff: datetime, previous, batches: pd.DataFrame
+) -> tuple[dict, dict] | None:
+    """Re-reconcile the scope the new batches touch and replace its rows; returns the
+    per-object record counts and what was re-reconciled (None: build in full instead)."""
+    new_batch_ids = sorted(set(batches["batch_id"]) - previous.batch_ids)
+    changed = incremental.changed_records(conn, new_batch_ids)
+    changed = changed[pd.MultiIndex.from_frame(changed[["source", "object"]]).isin(list(SPECS))]
+    scope = incremental.Scope(
+        records={key: set() for key in SPECS},
+        prospect_ids=set(),
+        opportunity_ids=set(changed.loc[changed["object"] == "Opportunity", "record_id"]),
+    )
+    for (source, name), ids in changed.groupby(["source", "object"])["record_id"]:
+        scope.records[(source, name)] = set(ids)
+    incremental.fill_scope(conn, scope)
+    counts = incremental.record_counts(
+        conn, previous.summary["objects"], sorted(batches["batch_id"]), new_batch_ids
+    )
+    touched = typed_objects(conn, build_id, scoped=True)
+    touched_identities = _prospect_ids(_identity_records(touched, SourceMapping.load()))
+    parents = incremental.history_owners(conn, touched)
+    scope.records[("salesforce", "Lead")] |= parents[("salesforce", "Lead")]
+    scope.opportunity_ids |= parents[("salesforce", "Opportunity")]
+    scope = incremental.close_scope(conn, scope, changed, touched_identities)
+    typed = typed_objects(conn, build_id, scoped=True)
+    staging = reconcile(typed, data_cutoff, scope.known_names)
+    # A prospect outside the scope must be new (a record whose name match became ambiguous
+    # gets its own): one with rows in staging means the scope missed a rule.
+    outside = sorted(set(staging.prospects["prospect_id"]) - scope.prospect_ids)
+    if incremental.existing_prospects(conn, outside):
+        log.warning("incremental build: the scope reached prospects outside it; building in full")
+        return None
+    for table, frame in _staged_tables(staging).items():
+        if table in SCOPE_KEYS:
+            incremental.replace_scope_rows(conn, table, SCOPE_KEYS[table], frame)
+        else:  # users, campaigns, targets, stage probabilities: small, read whole
+            replace_table(conn, table, frame)
+    # Every User and Campaign was typed again; the rest of quarantine stays, under this build.
+    conn.execute(quarantine.delete().where(quarantine.c.object.in_(["User", "Campaign"])))
+    conn.execute(quarantine.update().values(build_id=build_id))
+    incremental.replace_scope_rows(conn, quarantine, "record", typed.quarantined)
+    return counts, {"changed_records": len(changed), "scope_records": scope.size()}
+
+
+# How an incremental build finds each table's rows of its scope (incremental.replace_scope_rows).
+SCOPE_KEYS = {
+    prospects: "prospect_id",
+    prospect_identities: "prospect_id",
+    prospect_stages: "prospect_id",
+    opportunities: "opportunity_id",
+    opportunity_stages: "opportunity_id",
+    opportunity_changes: "opportunity_id",
+    history_parents: "record",
+}
+
+
+def _staged_tables(staging: Staging) -> dict[sa.Table, pd.DataFrame]:
+    return {
+        prospects: staging.prospects,
+        prospect_identities: staging.identities,
+        opportunities: staging.opportunities,
+        prospect_stages: staging.timeline,
+        opportunity_stages: staging.opportunity_stages,
+        opportunity_changes: staging.opportunity_changes,
+        users: staging.users,
+        campaigns: staging.campaigns,
+        targets: staging.targets,
+        stage_probabilities: staging.stage_probabilities,
+        history_parents: staging.history_parents,
+    }
+
+
+def reconcile(typed: TypedObjects, data_cutoff: datetime, known_names: pd.DataFrame | None = None) -> Staging:
+    """The reconciliation rules, applied to typed records (no database involved).
+
+    `known_names`: e-mailed records outside `typed` that its records may match by name
+    (`identity.assign_prospect_ids`)."""
     config = read_config("reconciliation")
     mapping = SourceMapping.load()
     stages = OpportunityStages.load()
-    records = _identity_records(typed, mapping)
-    records = identity.assign_prospect_ids(records, tuple(config["identity"]["fallbacks"]))
+    records = _prospect_ids(_identity_records(typed, mapping), known_names)
     records["cycle"] = identity.number_cycles(records)
     records = identity.correct_clock_skew(
         records, config["clock_skew"]["tolerance_minutes"], config["clock_skew"]["correction"]
@@ -155,9 +262,14 @@ def reconcile(typed: TypedObjects, data_cutoff: datetime) -> Staging:
         ).sort_values("user_id"),
         campaigns=campaign_rows(typed[("salesforce", "Campaign")], mapping),
         targets=load_targets(),
-        working_hours=_working_days(prospect_rows, data_cutoff),
         stage_probabilities=stages.probability_frame(),
+        history_parents=incremental.history_lineage(typed),
     )
+
+
+def _prospect_ids(records: pd.DataFrame, known_names: pd.DataFrame | None = None) -> pd.DataFrame:
+    fallbacks = read_config("reconciliation")["identity"]["fallbacks"]
+    return identity.assign_prospect_ids(records, tuple(fallbacks), known_names)
 
 
 def _batches_in_use(conn: sa.Connection) -> pd.DataFrame:
@@ -195,13 +307,18 @@ def _build_id(batches: pd.DataFrame, data_cutoff: datetime, rule_files: dict[str
     return "B" + hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
-def _working_days(prospect_rows: pd.DataFrame, data_cutoff: datetime) -> pd.DataFrame:
+def _write_working_days(conn: sa.Connection, data_cutoff: datetime) -> None:
     """The business calendar over every day a prospect's response can span: from the first
     prospect's appearance to the cut-off, a day either side for time zones."""
-    if prospect_rows.empty:
-        return working_hours({}, data_cutoff.date(), data_cutoff.date())
-    first = pd.Timestamp(prospect_rows["created_at"].min()).date() - timedelta(days=1)
-    return working_hours(load_calendars(), first, pd.Timestamp(data_cutoff).date() + timedelta(days=1))
+    first_created = conn.execute(sa.select(sa.func.min(prospects.c.created_at))).scalar_one()
+    last = pd.Timestamp(data_cutoff).date() + timedelta(days=1)
+    if first_created is None:
+        calendar = working_hours({}, data_cutoff.date(), data_cutoff.date())
+    else:
+        calendar = working_hours(
+            load_calendars(), pd.Timestamp(first_created).date() - timedelta(days=1), last
+        )
+    replace_table(conn, working_hours_table, calendar)
 
 
 def _data_cutoff(batches: pd.DataFrame) -> datetime:
@@ -364,57 +481,82 @@ def _first_stage_entries(changes: pd.DataFrame, stages: OpportunityStages) -> pd
     )
 
 
-def _summary(typed: TypedObjects, staging: Staging) -> dict:
-    reasons = typed.quarantined["reason"].str.replace(r" '.*?'", "", regex=True)
-    prospect_rows, records = staging.prospects, staging.identities
-    real = prospect_rows[~prospect_rows["is_excluded"]]
-    real_records = int(real["record_count"].sum())
-    merged = real_records - len(real)
-    unmapped = real[real["channel"] == "unmapped"]
-    flags = staging.timeline["flags"].str.split(",").explode()
+def _summary(conn: sa.Connection, counts: dict[str, dict[str, int]]) -> dict:
+    """The data-quality summary, read from the staging tables as written (an incremental
+    build has only its scope in memory); `counts`: each object's current and deleted records."""
+    quarantined = read_frame(conn, "select source, object, reason from staging.quarantine")
+    real_records, real_prospects, unmapped = conn.execute(
+        sa.text(
+            """
+            select coalesce(sum(record_count), 0), count(*), count(*) filter (where channel = 'unmapped')
+            from staging.prospects where not is_excluded
+            """
+        )
+    ).one()
+    merged = int(real_records) - real_prospects
+    flags = read_frame(conn, "select flags from staging.prospect_stages where flags <> ''")["flags"]
+    flags = flags.str.split(",").explode()
+    row_counts = {name: _scalar(conn, f"select count(*) from staging.{name}") for name in ROW_COUNTED}
     return {
-        "objects": typed.counts,
-        "quarantined_by_reason": _counts(reasons),
-        "identity_records": len(records),
-        "prospects": len(prospect_rows),
-        "real_prospects": len(real),
+        "objects": _object_counts(counts, quarantined),
+        "quarantined_by_reason": _counts(quarantined["reason"].str.replace(r" '.*?'", "", regex=True)),
+        "identity_records": _scalar(conn, "select count(*) from staging.prospect_identities"),
+        "prospects": row_counts["prospects"],
+        "real_prospects": real_prospects,
         "duplicates_merged": merged,  # among real (not excluded) prospects
-        "duplicate_rate": round(merged / max(real_records, 1), 4),
-        "match_rules": _counts(records["match_rule"]),
-        "excluded_prospects_by_rule": _counts(prospect_rows["exclusion_rule"]),
-        "excluded_opportunities_by_rule": _counts(staging.opportunities["exclusion_rule"]),
-        "prospects_unmapped_channel": int((real["channel"] == "unmapped").sum()),
-        "unmapped_source_values": _counts(unmapped["sub_channel"]),
-        "clock_skew_records": int(records["clock_skew_minutes"].notna().sum()),
+        "duplicate_rate": round(merged / max(int(real_records), 1), 4),
+        "match_rules": _grouped(conn, "match_rule", "staging.prospect_identities"),
+        "excluded_prospects_by_rule": _grouped(conn, "exclusion_rule", "staging.prospects"),
+        "excluded_opportunities_by_rule": _grouped(conn, "exclusion_rule", "staging.opportunities"),
+        "prospects_unmapped_channel": unmapped,
+        "unmapped_source_values": _grouped(
+            conn, "sub_channel", "staging.prospects", "not is_excluded and channel = 'unmapped'"
+        ),
+        "clock_skew_records": _scalar(
+            conn, "select count(*) from staging.prospect_identities where clock_skew_minutes is not null"
+        ),
         "stage_flags": _counts(flags[flags != ""]),
-        "opportunities": len(staging.opportunities),
-        "row_counts": {
-            "prospects": len(prospect_rows),
-            "opportunities": len(staging.opportunities),
-            "prospect_stages": len(staging.timeline),
-        },
+        "opportunities": row_counts["opportunities"],
+        "row_counts": row_counts,
     }
+
+
+ROW_COUNTED = ("prospects", "opportunities", "prospect_stages")
+
+
+def _object_counts(counts: dict[str, dict[str, int]], quarantined: pd.DataFrame) -> dict:
+    per_object = (quarantined["source"] + "." + quarantined["object"]).value_counts()
+    result = {}
+    for name, count in counts.items():
+        live = count["records"] - count["deleted_upstream"]
+        bad = int(per_object.get(name, 0))
+        result[name] = {
+            "records": count["records"],
+            "deleted_upstream": count["deleted_upstream"],
+            "quarantined": bad,
+            "typed": live - bad,
+        }
+    return result
+
+
+def _scalar(conn: sa.Connection, sql: str) -> int:
+    return int(conn.execute(sa.text(sql)).scalar_one())
+
+
+def _grouped(conn: sa.Connection, column: str, table: str, where: str = "true") -> dict[str, int]:
+    rows = conn.execute(
+        sa.text(
+            f"select {column}, count(*) from {table} where {where} and {column} is not null group by {column}"
+        )
+    )
+    return {str(key): int(count) for key, count in sorted(rows.all())}
 
 
 def _counts(values: pd.Series) -> dict[str, int]:
     return {str(k): int(v) for k, v in values.dropna().value_counts().sort_index().items()}
 
 
-def _write(
-    conn, build_id, run_id, data_cutoff, batches, summary, typed: TypedObjects, staging: Staging
-) -> None:
-    replace_table(conn, prospects, staging.prospects)
-    replace_table(conn, prospect_identities, staging.identities)
-    replace_table(conn, opportunities, staging.opportunities)
-    replace_table(conn, prospect_stages, staging.timeline)
-    replace_table(conn, opportunity_stages, staging.opportunity_stages)
-    replace_table(conn, opportunity_changes, staging.opportunity_changes)
-    replace_table(conn, users, staging.users)
-    replace_table(conn, campaigns, staging.campaigns)
-    replace_table(conn, targets, staging.targets)
-    replace_table(conn, working_hours_table, staging.working_hours)
-    replace_table(conn, stage_probabilities, staging.stage_probabilities)
-    replace_table(conn, quarantine, typed.quarantined.sort_values(["source", "object", "record_id"]))
+def _record_build(conn, build_id, run_id, data_cutoff, batches, summary) -> None:
     conn.execute(builds.delete().where(builds.c.build_id == build_id))
     conn.execute(
         builds.insert().values(

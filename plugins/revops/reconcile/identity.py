@@ -50,7 +50,9 @@ def normalise_email(emails: pd.Series) -> pd.Series:
     return cleaned.where(cleaned.str.contains("@", regex=False).fillna(False))
 
 
-def _name_key(records: pd.DataFrame) -> pd.Series:
+def name_key(records: pd.DataFrame) -> pd.Series:
+    """First name, last name and company, trimmed and case-folded: null unless all three are
+    present."""
     parts = [
         records[c].astype("string").str.strip().str.casefold() for c in ("first_name", "last_name", "company")
     ]
@@ -63,28 +65,35 @@ def _prospect_id(key: str) -> str:
 
 
 def assign_prospect_ids(
-    records: pd.DataFrame, fallbacks: tuple[str, ...] = ("name_and_company",)
+    records: pd.DataFrame,
+    fallbacks: tuple[str, ...] = ("name_and_company",),
+    known_names: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Add prospect_id and match_rule to identity records (one per source record)."""
+    """Add prospect_id, match_rule and name_key to identity records (one per source record).
+
+    `known_names`: name_key and prospect_id of e-mailed records that are not among `records`
+    but that a record without an e-mail may match too (an incremental build's scope)."""
     records = records.copy()
     has_email = records["email_normalized"].notna()
     records["prospect_id"] = records["email_normalized"].map(_prospect_id, na_action="ignore")
     records["match_rule"] = has_email.map({True: "email", False: "no_email_own_prospect"})
-    if "name_and_company" in fallbacks and "first_name" in records:
-        _match_by_name_and_company(records, has_email)
+    records["name_key"] = name_key(records)
+    if "name_and_company" in fallbacks:
+        _match_by_name_and_company(records, has_email, known_names)
     own = records["prospect_id"].isna()
     own_key = records["source"] + ":" + records["object"] + ":" + records["record_id"]
     records.loc[own, "prospect_id"] = own_key[own].map(_prospect_id)
     return records
 
 
-def _match_by_name_and_company(records: pd.DataFrame, has_email: pd.Series) -> None:
-    key = _name_key(records)
-    candidates = (
-        pd.DataFrame({"key": key[has_email], "prospect_id": records.loc[has_email, "prospect_id"]})
-        .dropna()
-        .drop_duplicates()
-    )
+def _match_by_name_and_company(
+    records: pd.DataFrame, has_email: pd.Series, known_names: pd.DataFrame | None
+) -> None:
+    key = records["name_key"]
+    candidates = records.loc[has_email, ["name_key", "prospect_id"]]
+    if known_names is not None:
+        candidates = pd.concat([candidates, known_names[candidates.columns]])
+    candidates = candidates.rename(columns={"name_key": "key"}).dropna().drop_duplicates()
     per_key = candidates.groupby("key")["prospect_id"]
     prospects_per_key = per_key.nunique()
     unique = per_key.first()[prospects_per_key == 1]

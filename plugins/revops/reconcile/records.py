@@ -71,7 +71,7 @@ SPECS = {
     ),
 }
 
-CURRENT_RECORDS_SQL = """
+_CURRENT_RECORDS_SQL = """
 with batches as (
     select batch_id, extract_mode, extracted_at
     from raw.extract_batches
@@ -96,7 +96,7 @@ versions as (
             order by eligible.extracted_at desc, records.record_version desc, records.batch_id desc
         ) as version_rank
     from raw.records as records
-    inner join eligible on eligible.batch_id = records.batch_id
+    inner join eligible on eligible.batch_id = records.batch_id{scope_join}
 )
 select record_id, batch_id, is_deleted, payload
 from versions
@@ -124,11 +124,29 @@ def expected_fields(source: str, object_name: str) -> list[str]:
     return list(config.get("fields", []))
 
 
-def typed_objects(conn: sa.Connection, build_id: str) -> TypedObjects:
+# Objects read whole even when the build updates a scope: a few dozen rows, on which no
+# prospect depends.
+UNSCOPED_OBJECTS = {("salesforce", "User"), ("salesforce", "Campaign")}
+
+
+def current_records_sql(scoped: bool = False) -> str:
+    """The current version of each record of one object (`:source`, `:object`); `scoped`:
+    of the records listed in `staging.reconcile_scope` only."""
+    scope_join = """
+    inner join staging.reconcile_scope as scope
+        on scope.source = :source and scope.object = :object and scope.record_id = records.record_id"""
+    return _CURRENT_RECORDS_SQL.format(scope_join=scope_join if scoped else "")
+
+
+def typed_objects(conn: sa.Connection, build_id: str, scoped: bool = False) -> TypedObjects:
+    """Every object's current records, typed. `scoped`: only the records listed in
+    `staging.reconcile_scope` (and every User and Campaign), for an incremental build."""
     naive_timezones = read_config("reconciliation")["timestamps"]["naive_timezones"]
     frames, quarantined, counts = {}, [], {}
     for (source, object_name), spec in SPECS.items():
-        current = read_arrow(conn, CURRENT_RECORDS_SQL, {"source": source, "object": object_name})
+        in_scope = scoped and (source, object_name) not in UNSCOPED_OBJECTS
+        sql = current_records_sql(scoped=in_scope)
+        current = read_arrow(conn, sql, {"source": source, "object": object_name})
         deleted = current["is_deleted"].cast(pa.bool_())
         live = current.filter(pc.invert(deleted))
         fields = dict.fromkeys(

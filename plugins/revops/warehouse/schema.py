@@ -110,6 +110,31 @@ prospect_identities = sa.Table(
     sa.Column("campaign_id", sa.String),  # the campaign the record names (Salesforce leads)
     sa.Column("converted_opportunity_id", sa.String),
     sa.Column("exclusion_rule", sa.String),
+    # first name | last name | company, normalised: what the name-and-company rule matches on
+    sa.Column("name_key", sa.String),
+    schema="staging",
+)
+
+# The lead or opportunity each current history row belongs to: how an incremental build
+# finds the history of the records it re-reconciles without reading every payload.
+history_parents = sa.Table(
+    "history_parents",
+    metadata,
+    sa.Column("source", sa.String, nullable=False),
+    sa.Column("object", sa.String, nullable=False),  # LeadHistory | OpportunityHistory
+    sa.Column("record_id", sa.String, nullable=False),
+    sa.Column("parent_id", sa.String, nullable=False),
+    schema="staging",
+)
+
+# The source records an incremental build re-reconciles, filled and emptied within its
+# transaction (revops.reconcile.incremental).
+reconcile_scope = sa.Table(
+    "reconcile_scope",
+    metadata,
+    sa.Column("source", sa.String, nullable=False),
+    sa.Column("object", sa.String, nullable=False),
+    sa.Column("record_id", sa.String, nullable=False),
     schema="staging",
 )
 

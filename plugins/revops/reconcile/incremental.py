@@ -1,0 +1,313 @@
+"""Incremental builds: re-reconcile only what the batches landed since the last build touch.
+
+A build updates the previous one in place when all it adds is new batches: the same rule
+files and reconcile code, and every batch the previous build read still in use (a new full
+snapshot, a changed rule or a new release of this package rebuilds everything).
+
+The scope starts at the records the new batches hold and grows until it is closed under the
+rules that reach across records (`close_scope`):
+- a prospect's rows depend on all its records, so a touched record brings its prospect, old
+  and new, and that prospect all its records;
+- a record without an e-mail joins the one prospect whose records share its name and company,
+  so a touched name key brings every record with that key;
+- an opportunity takes its prospect from the leads converted into it, and a prospect's
+  timeline holds its opportunities, so each brings the other;
+- a lead brings its status history, an opportunity its stage history.
+The same `reconcile` run over the scope then gives exactly the rows a full build would give
+those prospects and opportunities; they replace the old ones. The tests compare an updated
+staging layer with a full build of the same raw layer, table by table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+from revops.reconcile.frames import is_in
+from revops.reconcile.records import TypedObjects
+from revops.warehouse import read_frame
+from revops.warehouse.load import append_frame, read_arrow, replace_table
+from revops.warehouse.schema import builds, reconcile_scope
+
+IDENTITY_OBJECTS = {("salesforce", "Lead"), ("hubspot", "contacts")}  # what prospects are made of
+# History objects and the field naming the record each row belongs to.
+HISTORY_PARENTS = {
+    ("salesforce", "LeadHistory"): ("LeadId", ("salesforce", "Lead")),
+    ("salesforce", "OpportunityHistory"): ("OpportunityId", ("salesforce", "Opportunity")),
+}
+# Rows of the scope table that list staging keys rather than source records.
+PROSPECT_KEYS = ("staging", "prospects")
+OPPORTUNITY_KEYS = ("staging", "opportunities")
+
+
+@dataclass(frozen=True)
+class PreviousBuild:
+    build_id: str
+    batch_ids: frozenset[str]
+    summary: dict
+
+
+@dataclass
+class Scope:
+    """What an incremental build re-reconciles: source records by (source, object) and the
+    prospects and opportunities whose staging rows it replaces."""
+
+    records: dict[tuple[str, str], set[str]]
+    prospect_ids: set[str]
+    opportunity_ids: set[str]
+    # E-mailed records outside the scope whose name key a record in it carries: the other
+    # candidates of the name-and-company rule.
+    known_names: pd.DataFrame | None = None
+
+    def size(self) -> int:
+        return sum(len(ids) for ids in self.records.values())
+
+
+def reconcile_code_digest() -> str:
+    """The sha256 of this package's source: staging written by other rules is rebuilt whole."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def previous_build(conn: sa.Connection, batch_ids: set[str], fingerprint: dict) -> PreviousBuild | None:
+    """The build staging holds now, if this build may update it: None means build in full."""
+    row = conn.execute(
+        sa.select(builds.c.build_id, builds.c.batch_ids, builds.c.summary)
+        .order_by(builds.c.built_at.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    summary = json.loads(row.summary)
+    previous_batches = frozenset(json.loads(row.batch_ids))
+    same_rules = all(summary.get(key) == value for key, value in fingerprint.items())
+    if not same_rules or not previous_batches <= batch_ids:
+        return None
+    return PreviousBuild(row.build_id, previous_batches, summary)
+
+
+def changed_records(conn: sa.Connection, new_batch_ids: list[str]) -> pd.DataFrame:
+    """(source, object, record_id) of every record the new batches hold."""
+    if not new_batch_ids:
+        return pd.DataFrame(columns=["source", "object", "record_id"])
+    statement = sa.text(
+        """
+        select distinct batches.source, batches.object, records.record_id
+        from raw.records as records
+        inner join raw.extract_batches as batches on batches.batch_id = records.batch_id
+        where records.batch_id in :batch_ids
+        """
+    ).bindparams(sa.bindparam("batch_ids", expanding=True))
+    return read_frame(conn, statement, {"batch_ids": new_batch_ids})
+
+
+def fill_scope(conn: sa.Connection, scope: Scope) -> None:
+    """List the scope in `staging.reconcile_scope`, which scoped reads join."""
+    rows = [
+        pd.DataFrame({"source": source, "object": name, "record_id": sorted(ids)})
+        for (source, name), ids in [
+            *scope.records.items(),
+            (PROSPECT_KEYS, scope.prospect_ids),
+            (OPPORTUNITY_KEYS, scope.opportunity_ids),
+        ]
+    ]
+    replace_table(conn, reconcile_scope, pd.concat(rows, ignore_index=True))
+
+
+def history_lineage(typed: TypedObjects) -> pd.DataFrame:
+    """The lead or opportunity each typed history row belongs to (`staging.history_parents`)."""
+    frames = []
+    for (source, name), (field, _) in HISTORY_PARENTS.items():
+        rows = typed[(source, name)]
+        frames.append(
+            pd.DataFrame(
+                {"source": source, "object": name, "record_id": rows["Id"], "parent_id": rows[field]}
+            )
+        )
+    return pd.concat(frames, ignore_index=True).dropna(subset=["parent_id"])
+
+
+def history_owners(conn: sa.Connection, touched: TypedObjects) -> dict[tuple[str, str], set[str]]:
+    """The leads and opportunities whose history the new batches change: those the changed
+    rows (listed in the scope table) belonged to, by staging's lineage, and belong to now."""
+    before = read_frame(
+        conn,
+        """
+        select parents.object, parents.parent_id
+        from staging.history_parents as parents
+        inner join staging.reconcile_scope as scope
+            on scope.source = parents.source and scope.object = parents.object
+            and scope.record_id = parents.record_id
+        """,
+    )
+    owners = {}
+    for (source, name), (field, parent) in HISTORY_PARENTS.items():
+        ids = set(before.loc[before["object"] == name, "parent_id"])
+        owners[parent] = ids | set(touched[(source, name)][field].dropna())
+    return owners
+
+
+def close_scope(
+    conn: sa.Connection, scope: Scope, changed: pd.DataFrame, new_identities: pd.DataFrame
+) -> Scope:
+    """Grow the scope until it is closed under the cross-record rules (module docstring).
+
+    `changed`: the records the new batches hold; `new_identities`: the changed leads and
+    contacts as those batches have them, with prospect ids and name keys by the rules."""
+    old = read_arrow(conn, IDENTITY_FACTS_SQL).to_pandas()
+    new = new_identities.assign(is_emailed=new_identities["email_normalized"].notna())[old.columns]
+    old["key"], new["key"] = _record_keys(old), _record_keys(new)
+    changed_keys = set(_record_keys(changed))
+    # Both versions of a changed record reach out; the current ones decide the matches.
+    facts = pd.concat([old, new], ignore_index=True)
+    current = pd.concat([old[~is_in(old["key"], changed_keys)], new], ignore_index=True)
+    emailed = current[current["is_emailed"] & current["name_key"].notna()]
+    changed_names = set(facts.loc[is_in(facts["key"], changed_keys), "name_key"].dropna())
+    links = read_arrow(conn, "select opportunity_id, prospect_id from staging.opportunities").to_pandas()
+    keys = {
+        f"{source}\0{name}\0{record_id}"
+        for (source, name), ids in scope.records.items()
+        if (source, name) in IDENTITY_OBJECTS
+        for record_id in ids
+    }
+    prospects, opportunities = set(scope.prospect_ids), set(scope.opportunity_ids)
+    opportunities |= set(new["converted_opportunity_id"].dropna())
+    while True:
+        touched = facts[
+            is_in(facts["key"], keys)
+            | is_in(facts["prospect_id"], prospects)
+            | is_in(facts["converted_opportunity_id"], opportunities)
+            | (~facts["is_emailed"] & is_in(facts["name_key"], changed_names))
+        ]
+        linked = links[is_in(links["opportunity_id"], opportunities) | is_in(links["prospect_id"], prospects)]
+        unmatched = current[is_in(current["key"], keys) & ~current["is_emailed"]]
+        grown = (
+            keys | set(touched["key"]),
+            prospects
+            | set(touched["prospect_id"])
+            | set(linked["prospect_id"].dropna())
+            | _unique_matches(emailed, unmatched["name_key"].dropna()),
+            opportunities | set(touched["converted_opportunity_id"].dropna()) | set(linked["opportunity_id"]),
+        )
+        if grown == (keys, prospects, opportunities):
+            break
+        keys, prospects, opportunities = grown
+    unmatched_names = current.loc[is_in(current["key"], keys) & ~current["is_emailed"], "name_key"].dropna()
+    outside = emailed[is_in(emailed["name_key"], unmatched_names) & ~is_in(emailed["key"], keys)]
+    records = {object_key: set(ids) for object_key, ids in scope.records.items()}
+    for key in keys:
+        source, name, record_id = key.split("\0")
+        records[(source, name)].add(record_id)
+    records[("salesforce", "Opportunity")] |= opportunities
+    closed = Scope(records, prospects, opportunities, outside[["name_key", "prospect_id"]].drop_duplicates())
+    _add_history(conn, closed)
+    fill_scope(conn, closed)  # what scoped reads and the replacing of rows go by
+    return closed
+
+
+IDENTITY_FACTS_SQL = """
+select source, object, record_id, prospect_id, converted_opportunity_id, name_key,
+    match_rule = 'email' as is_emailed
+from staging.prospect_identities
+"""
+
+
+def _record_keys(frame: pd.DataFrame) -> pd.Series:
+    return frame["source"] + "\0" + frame["object"] + "\0" + frame["record_id"]
+
+
+def _unique_matches(emailed: pd.DataFrame, names: pd.Series) -> set[str]:
+    """The prospects these name keys match by the name-and-company rule: the one e-mailed
+    prospect carrying each key, where there is exactly one."""
+    candidates = emailed.loc[is_in(emailed["name_key"], names), ["name_key", "prospect_id"]].drop_duplicates()
+    per_key = candidates.groupby("name_key")["prospect_id"]
+    return set(per_key.first()[per_key.size() == 1])
+
+
+def _add_history(conn: sa.Connection, scope: Scope) -> None:
+    """Add the history rows of the scope's leads and opportunities (staging's lineage)."""
+    fill_scope(conn, scope)  # the parents, for the join
+    for (source, name), (_, (parent_source, parent_name)) in HISTORY_PARENTS.items():
+        rows = read_frame(
+            conn,
+            """
+            select parents.record_id
+            from staging.history_parents as parents
+            inner join staging.reconcile_scope as scope
+                on scope.source = :parent_source and scope.object = :parent_name
+                and scope.record_id = parents.parent_id
+            where parents.source = :source and parents.object = :object
+            """,
+            {"source": source, "object": name, "parent_source": parent_source, "parent_name": parent_name},
+        )
+        scope.records[(source, name)] |= set(rows["record_id"])
+
+
+def existing_prospects(conn: sa.Connection, prospect_ids: list[str]) -> list[str]:
+    """Which of these prospects staging holds now."""
+    if not prospect_ids:
+        return []
+    statement = sa.text(
+        "select prospect_id from staging.prospects where prospect_id in :ids order by prospect_id"
+    ).bindparams(sa.bindparam("ids", expanding=True))
+    return list(conn.execute(statement, {"ids": prospect_ids}).scalars())
+
+
+def replace_scope_rows(conn: sa.Connection, table: sa.Table, key: str, frame: pd.DataFrame) -> None:
+    """Delete the table's rows of the scope, then append the scope's new rows. `key`: the
+    column naming the scope's prospects or opportunities (prospect_id, opportunity_id), or
+    "record" for a table keyed by source record (source, object, record_id)."""
+    if key == "record":
+        where = f"""exists (
+            select 1 from staging.reconcile_scope as scope
+            where scope.source = {table.name}.source and scope.object = {table.name}.object
+                and scope.record_id = {table.name}.record_id)"""
+        params = {}
+    else:
+        where = f"""{key} in (
+            select record_id from staging.reconcile_scope where source = :source and object = :object)"""
+        source, name = PROSPECT_KEYS if key == "prospect_id" else OPPORTUNITY_KEYS
+        params = {"source": source, "object": name}
+    conn.execute(sa.text(f"delete from {table.fullname} where {where}"), params)
+    append_frame(conn, table, frame)
+
+
+def record_counts(
+    conn: sa.Connection,
+    previous: dict[str, dict[str, int]],
+    batch_ids: list[str],
+    new_batch_ids: list[str],
+) -> dict[str, dict[str, int]]:
+    """Each object's count of current records and of those deleted upstream: the previous
+    build's, moved by the changed records (listed in the scope table), whose current version
+    is read before and after the new batches, ranked as the build ranks versions."""
+    counts = {name: {key: c[key] for key in ("records", "deleted_upstream")} for name, c in previous.items()}
+    statement = sa.text(
+        """
+        select batches.source, batches.object, records.record_id, records.batch_id, records.is_deleted
+        from raw.records as records
+        inner join raw.extract_batches as batches on batches.batch_id = records.batch_id
+        inner join staging.reconcile_scope as scope
+            on scope.source = batches.source and scope.object = batches.object
+            and scope.record_id = records.record_id
+        where records.batch_id in :batch_ids
+        order by batches.extracted_at desc, records.record_version desc, records.batch_id desc
+        """
+    ).bindparams(sa.bindparam("batch_ids", expanding=True))
+    versions = read_frame(conn, statement, {"batch_ids": batch_ids})
+    record = ["source", "object", "record_id"]
+    now = versions.drop_duplicates(record)
+    before = versions[~versions["batch_id"].isin(new_batch_ids)].drop_duplicates(record)
+    for current, sign in ((now, 1), (before, -1)):
+        for (source, name), rows in current.groupby(["source", "object"]):
+            entry = counts.setdefault(f"{source}.{name}", {"records": 0, "deleted_upstream": 0})
+            entry["records"] += sign * len(rows)
+            entry["deleted_upstream"] += sign * int(rows["is_deleted"].astype(bool).sum())
+    return counts

@@ -1,17 +1,19 @@
 """
 ### Reconcile
-Rebuilds the staging layer from the current raw batches in one transaction: typed values
+Brings the staging layer up to date with the current raw batches in one transaction: typed values
 (local times in their configured zones), duplicates merged across Salesforce and HubSpot
 (e-mail, then name and company), clock skew corrected, test and internal records excluded,
 lead sources mapped to channels, one stage timeline per prospect. Bad records go to
 `staging.quarantine` with their reason; the data-quality summary is in the task log.
+When only new increments arrived, only what they touch is re-reconciled (the same tables as a
+full build); trigger with `full_rebuild: true` to rebuild staging whole.
 
 Then each data-quality check runs as its own task (`include/config/data_quality.yaml`).
 A check of severity *fail* fails its task, and **revops_staging** (which starts
 `revops_kpis`) is only published when none failed. Runs when **revops_raw_crm** changes.
 """
 
-from airflow.sdk import dag, task
+from airflow.sdk import Param, dag, task
 
 from revops.configuration import read_config
 from revops.dag_defaults import DEFAULT_ARGS, RAW_CRM, STAGING, START_DATE, TAGS
@@ -35,13 +37,14 @@ def check(check_name: str, dag_run=None):
     default_args=DEFAULT_ARGS,
     tags=[*TAGS, "reconcile"],
     doc_md=__doc__,
+    params={"full_rebuild": Param(False, type="boolean", description="Rebuild staging whole")},
 )
 def revops_reconcile():
     @task(pool=WAREHOUSE_POOL)
-    def build_staging(run_id=None):
+    def build_staging(run_id=None, params=None):
         from revops import pipeline
 
-        return pipeline.reconcile(run_id)
+        return pipeline.reconcile(run_id, full=params["full_rebuild"])
 
     @task(outlets=[STAGING])
     def publish_staging(build: dict, checks: list):

@@ -112,13 +112,15 @@ def extract_csv_exports(run_id: str) -> dict:
     return {"batches": landed}
 
 
-def reconcile(run_id: str) -> dict:
-    """Rebuild staging from raw; returns the build id, cut-off and data-quality summary."""
-    result = build_staging(get_engine(), run_id)
+def reconcile(run_id: str, full: bool = False) -> dict:
+    """Bring staging up to date with raw (only what new increments touch, unless `full`);
+    returns the build id, cut-off, data-quality summary and what an incremental build did."""
+    result = build_staging(get_engine(), run_id, full)
     return {
         "build_id": result.build_id,
         "data_cutoff": result.data_cutoff.isoformat(),
         "summary": result.summary,
+        "update": result.update,
     }
 
 

@@ -408,3 +408,15 @@ def test_a_past_scorecard_reproduces_byte_for_byte_after_new_data_and_a_new_kpi_
         today = build_view(conn, audience, week, entry["run_id"])
     assert today.build_id != entry["details"]["build_id"]
     assert today.results_sha256 != entry["details"]["kpi_results"]["sha256"]
+
+
+def test_a_reconcile_triggered_with_full_rebuild_rebuilds_staging_whole(pipeline_run):
+    """Without new data a reconcile run updates nothing; with `full_rebuild` it rebuilds
+    staging whole, to the same build."""
+    run_dag("revops_reconcile", None)
+    update = _ledger("revops_reconcile")["details"]
+    run_dag("revops_reconcile", None, conf={"full_rebuild": True})
+    full = _ledger("revops_reconcile")["details"]
+    assert full["update"] is None
+    assert update["update"] == {"changed_records": 0, "scope_records": 0}
+    assert update["build_id"] == full["build_id"] and update["summary"] == full["summary"]

@@ -52,14 +52,15 @@ def _dag_bag():
     return bag
 
 
-def run_dag(dag_id: str, logical_date: datetime | None) -> str:
-    """Run one DAG to completion with `dag.test()`; returns the run id, raises if it failed."""
+def run_dag(dag_id: str, logical_date: datetime | None, conf: dict | None = None) -> str:
+    """Run one DAG to completion with `dag.test()` (with `conf` as the run's configuration);
+    returns the run id, raises if it failed."""
     dag = _dag_bag().get_dag(dag_id)
     if dag is None:
         raise DagRunFailedError(f"no DAG {dag_id!r} in {PROJECT_ROOT / 'dags'}")
     if logical_date is not None and logical_date.tzinfo is None:
         logical_date = logical_date.replace(tzinfo=UTC)
-    run = dag.test(logical_date=logical_date)
+    run = dag.test(logical_date=logical_date, run_conf=conf)
     if run is None or str(run.state) != "success":
         raise DagRunFailedError(f"{dag_id} finished in state {getattr(run, 'state', None)}")
     log.info("%s: run %s succeeded", dag_id, run.run_id)

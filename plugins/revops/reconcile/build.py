@@ -24,7 +24,7 @@ from revops.reconcile.campaigns import campaign_rows
 from revops.reconcile.exclusions import opportunity_exclusions, prospect_exclusions
 from revops.reconcile.frames import is_in, sorted_rows
 from revops.reconcile.parsing import clean_text
-from revops.reconcile.records import SPECS, TypedObjects, typed_objects
+from revops.reconcile.records import TypedObjects, typed_objects
 from revops.reconcile.sources import SourceMapping, utm_from_url
 from revops.reconcile.stages import OpportunityStages
 from revops.reconcile.targets import load_targets
@@ -146,30 +146,21 @@ def _rebuild(conn: sa.Connection, build_id: str, data_cutoff: datetime) -> dict:
 
 
 def _update(
-    conn: sa.Connection, build_id: str, data_cutoff: datetime, previous, batches: pd.DataFrame
+    conn: sa.Connection,
+    build_id: str,
+    data_cutoff: datetime,
+    previous: incremental.PreviousBuild,
+    batches: pd.DataFrame,
 ) -> tuple[dict, dict] | None:
     """Re-reconcile the scope the new batches touch and replace its rows; returns the
     per-object record counts and what was re-reconciled (None: build in full instead)."""
     new_batch_ids = sorted(set(batches["batch_id"]) - previous.batch_ids)
     changed = incremental.changed_records(conn, new_batch_ids)
-    changed = changed[pd.MultiIndex.from_frame(changed[["source", "object"]]).isin(list(SPECS))]
-    scope = incremental.Scope(
-        records={key: set() for key in SPECS},
-        prospect_ids=set(),
-        opportunity_ids=set(changed.loc[changed["object"] == "Opportunity", "record_id"]),
-    )
-    for (source, name), ids in changed.groupby(["source", "object"])["record_id"]:
-        scope.records[(source, name)] = set(ids)
-    incremental.fill_scope(conn, scope)
+    incremental.fill_scope(conn, incremental.Scope.of_changes(changed))
     counts = incremental.record_counts(
         conn, previous.summary["objects"], sorted(batches["batch_id"]), new_batch_ids
     )
-    touched = typed_objects(conn, build_id, scoped=True)
-    touched_identities = _prospect_ids(_identity_records(touched, SourceMapping.load()))
-    parents = incremental.history_owners(conn, touched)
-    scope.records[("salesforce", "Lead")] |= parents[("salesforce", "Lead")]
-    scope.opportunity_ids |= parents[("salesforce", "Opportunity")]
-    scope = incremental.close_scope(conn, scope, changed, touched_identities)
+    scope = _closed_scope(conn, build_id, changed)
     typed = typed_objects(conn, build_id, scoped=True)
     staging = reconcile(typed, data_cutoff, scope.known_names)
     # A prospect outside the scope must be new (a record whose name match became ambiguous
@@ -178,6 +169,22 @@ def _update(
     if incremental.existing_prospects(conn, outside):
         log.warning("incremental build: the scope reached prospects outside it; building in full")
         return None
+    _replace_scope(conn, build_id, staging, typed.quarantined)
+    return counts, {"changed_records": len(changed), "scope_records": scope.size()}
+
+
+def _closed_scope(conn: sa.Connection, build_id: str, changed: pd.DataFrame) -> incremental.Scope:
+    """The changed records (listed in the scope table), then all the rules tie to them."""
+    scope = incremental.Scope.of_changes(changed)
+    touched = typed_objects(conn, build_id, scoped=True)  # the changed records as they are now
+    touched_identities = _prospect_ids(_identity_records(touched, SourceMapping.load()))
+    owners = incremental.history_owners(conn, touched)
+    scope.records[("salesforce", "Lead")] |= owners[("salesforce", "Lead")]
+    scope.opportunity_ids |= owners[("salesforce", "Opportunity")]
+    return incremental.close_scope(conn, scope, changed, touched_identities)
+
+
+def _replace_scope(conn: sa.Connection, build_id: str, staging: Staging, quarantined: pd.DataFrame) -> None:
     for table, frame in _staged_tables(staging).items():
         if table in SCOPE_KEYS:
             incremental.replace_scope_rows(conn, table, SCOPE_KEYS[table], frame)
@@ -186,8 +193,7 @@ def _update(
     # Every User and Campaign was typed again; the rest of quarantine stays, under this build.
     conn.execute(quarantine.delete().where(quarantine.c.object.in_(["User", "Campaign"])))
     conn.execute(quarantine.update().values(build_id=build_id))
-    incremental.replace_scope_rows(conn, quarantine, "record", typed.quarantined)
-    return counts, {"changed_records": len(changed), "scope_records": scope.size()}
+    incremental.replace_scope_rows(conn, quarantine, "record", quarantined)
 
 
 # How an incremental build finds each table's rows of its scope (incremental.replace_scope_rows).

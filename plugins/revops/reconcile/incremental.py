@@ -6,13 +6,16 @@ snapshot, a changed rule or a new release of this package rebuilds everything).
 
 The scope starts at the records the new batches hold and grows until it is closed under the
 rules that reach across records (`close_scope`):
-- a prospect's rows depend on all its records, so a touched record brings its prospect, old
+- a prospect's rows depend on all its records, so a changed record brings its prospect, old
   and new, and that prospect all its records;
-- a record without an e-mail joins the one prospect whose records share its name and company,
-  so a touched name key brings every record with that key;
+- a record without an e-mail joins the one e-mailed prospect whose records share its name
+  and company: a changed record's name key (old and new) brings the records without an
+  e-mail that carry it, and each such record brings the prospect it joins now; the e-mailed
+  records outside the scope with its key are handed to the rule as candidates;
 - an opportunity takes its prospect from the leads converted into it, and a prospect's
   timeline holds its opportunities, so each brings the other;
-- a lead brings its status history, an opportunity its stage history.
+- a lead brings its status history and an opportunity its stage history, found through
+  `staging.history_parents` (no payload is read for it).
 The same `reconcile` run over the scope then gives exactly the rows a full build would give
 those prospects and opportunities; they replace the old ones. The tests compare an updated
 staging layer with a full build of the same raw layer, table by table.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,10 +33,12 @@ import pandas as pd
 import sqlalchemy as sa
 
 from revops.reconcile.frames import is_in
-from revops.reconcile.records import TypedObjects
+from revops.reconcile.records import SPECS, TypedObjects
 from revops.warehouse import read_frame
 from revops.warehouse.load import append_frame, read_arrow, replace_table
 from revops.warehouse.schema import builds, reconcile_scope
+
+log = logging.getLogger(__name__)
 
 IDENTITY_OBJECTS = {("salesforce", "Lead"), ("hubspot", "contacts")}  # what prospects are made of
 # History objects and the field naming the record each row belongs to.
@@ -64,6 +70,14 @@ class Scope:
     # candidates of the name-and-company rule.
     known_names: pd.DataFrame | None = None
 
+    @classmethod
+    def of_changes(cls, changed: pd.DataFrame) -> Scope:
+        """The records the new batches hold, and the opportunities among them."""
+        records: dict[tuple[str, str], set[str]] = {key: set() for key in SPECS}
+        for (source, name), ids in changed.groupby(["source", "object"])["record_id"]:
+            records[(source, name)] = set(ids)
+        return cls(records, set(), set(records[("salesforce", "Opportunity")]))
+
     def size(self) -> int:
         return sum(len(ids) for ids in self.records.values())
 
@@ -87,25 +101,28 @@ def previous_build(conn: sa.Connection, batch_ids: set[str], fingerprint: dict) 
         return None
     summary = json.loads(row.summary)
     previous_batches = frozenset(json.loads(row.batch_ids))
-    same_rules = all(summary.get(key) == value for key, value in fingerprint.items())
-    if not same_rules or not previous_batches <= batch_ids:
+    changed_rules = [key for key, value in fingerprint.items() if summary.get(key) != value]
+    if changed_rules:
+        log.info("full build: %s differ from build %s's", " and ".join(changed_rules), row.build_id)
+        return None
+    if not previous_batches <= batch_ids:
+        log.info("full build: batches build %s read are no longer in use (a new snapshot)", row.build_id)
         return None
     return PreviousBuild(row.build_id, previous_batches, summary)
 
 
 def changed_records(conn: sa.Connection, new_batch_ids: list[str]) -> pd.DataFrame:
-    """(source, object, record_id) of every record the new batches hold."""
+    """(source, object, record_id) of every record the new batches hold, of the objects
+    reconcile reads."""
     if not new_batch_ids:
         return pd.DataFrame(columns=["source", "object", "record_id"])
     statement = sa.text(
         """
-        select distinct batches.source, batches.object, records.record_id
-        from raw.records as records
-        inner join raw.extract_batches as batches on batches.batch_id = records.batch_id
-        where records.batch_id in :batch_ids
+        select distinct source, object, record_id from raw.records where batch_id in :batch_ids
         """
     ).bindparams(sa.bindparam("batch_ids", expanding=True))
-    return read_frame(conn, statement, {"batch_ids": new_batch_ids})
+    changed = read_frame(conn, statement, {"batch_ids": new_batch_ids})
+    return changed[pd.MultiIndex.from_frame(changed[["source", "object"]]).isin(list(SPECS))]
 
 
 def fill_scope(conn: sa.Connection, scope: Scope) -> None:

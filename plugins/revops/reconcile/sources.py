@@ -69,18 +69,12 @@ class SourceMapping:
         combination = codes.groupby(list(codes.columns), sort=False).ngroup().to_numpy()
         _, first_row = np.unique(combination, return_index=True)
         distinct = values.iloc[first_row].reset_index(drop=True)
-        classified = self._classify_each(*(distinct[column] for column in distinct.columns))
-        return classified.take(combination).set_axis(lead_source.index)
+        return self._classify_each(distinct).take(combination).set_axis(lead_source.index)
 
-    def _classify_each(
-        self,
-        lead_source: pd.Series,
-        hubspot_source: pd.Series,
-        utm_source: pd.Series,
-        utm_medium: pd.Series,
-    ) -> pd.DataFrame:
-        lead, hubspot = normalised(lead_source), normalised(hubspot_source)
-        utm_source, utm_medium = normalised(utm_source), normalised(utm_medium)
+    def _classify_each(self, values: pd.DataFrame) -> pd.DataFrame:
+        """`classify` of each row of the four values, as `classify`'s docstring says."""
+        lead, hubspot = normalised(values["lead_source"]), normalised(values["hubspot_source"])
+        utm_source, utm_medium = normalised(values["utm_source"]), normalised(values["utm_medium"])
         utm = utm_source.fillna(utm_medium)
         raw = {"salesforce_lead_source": lead, "hubspot_analytics_source": hubspot, "utm": utm}
         mapped = {
@@ -89,8 +83,8 @@ class SourceMapping:
             # A UTM source is more specific than a medium (partner-portal vs referral).
             "utm": self._map("utm_source", utm_source).fillna(self._map("utm_medium", utm_medium)),
         }
-        channel = pd.Series(pd.NA, index=lead_source.index, dtype=object)
-        sub_channel = pd.Series(pd.NA, index=lead_source.index, dtype=object)
+        channel = pd.Series(pd.NA, index=values.index, dtype=object)
+        sub_channel = pd.Series(pd.NA, index=values.index, dtype=object)
         for field_name in self.precedence:
             decides = channel.isna() & mapped[field_name].notna()
             channel = channel.where(~decides, mapped[field_name])

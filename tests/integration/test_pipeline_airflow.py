@@ -194,6 +194,19 @@ def test_re_running_the_extract_lands_nothing_new(pipeline_run):
     assert after == before
 
 
+def test_a_reconcile_triggered_with_full_rebuild_rebuilds_staging_whole(pipeline_run):
+    """Without new data a reconcile run updates nothing; with `full_rebuild` it rebuilds
+    staging whole, to the same build. (Before the tests below land new data, which fails the
+    reconcile DAG's quality checks.)"""
+    run_dag("revops_reconcile", None)
+    update = _ledger("revops_reconcile")["details"]
+    run_dag("revops_reconcile", None, conf={"full_rebuild": True})
+    full = _ledger("revops_reconcile")["details"]
+    assert full["update"] is None
+    assert update["update"] == {"changed_records": 0, "scope_records": 0}
+    assert update["build_id"] == full["build_id"] and update["summary"] == full["summary"]
+
+
 def test_the_extract_came_through_the_apis_not_csv(pipeline_run):
     with get_engine().connect() as conn:
         origins = dict(
@@ -408,15 +421,3 @@ def test_a_past_scorecard_reproduces_byte_for_byte_after_new_data_and_a_new_kpi_
         today = build_view(conn, audience, week, entry["run_id"])
     assert today.build_id != entry["details"]["build_id"]
     assert today.results_sha256 != entry["details"]["kpi_results"]["sha256"]
-
-
-def test_a_reconcile_triggered_with_full_rebuild_rebuilds_staging_whole(pipeline_run):
-    """Without new data a reconcile run updates nothing; with `full_rebuild` it rebuilds
-    staging whole, to the same build."""
-    run_dag("revops_reconcile", None)
-    update = _ledger("revops_reconcile")["details"]
-    run_dag("revops_reconcile", None, conf={"full_rebuild": True})
-    full = _ledger("revops_reconcile")["details"]
-    assert full["update"] is None
-    assert update["update"] == {"changed_records": 0, "scope_records": 0}
-    assert update["build_id"] == full["build_id"] and update["summary"] == full["summary"]

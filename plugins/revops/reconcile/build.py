@@ -24,7 +24,7 @@ from revops.reconcile.campaigns import campaign_rows
 from revops.reconcile.exclusions import opportunity_exclusions, prospect_exclusions
 from revops.reconcile.frames import is_in, sorted_rows
 from revops.reconcile.parsing import clean_text
-from revops.reconcile.records import TypedObjects, typed_objects
+from revops.reconcile.records import UNSCOPED_OBJECTS, TypedObjects, typed_objects
 from revops.reconcile.sources import SourceMapping, utm_from_url
 from revops.reconcile.stages import OpportunityStages
 from revops.reconcile.targets import load_targets
@@ -190,8 +190,12 @@ def _replace_scope(conn: sa.Connection, build_id: str, staging: Staging, quarant
             incremental.replace_scope_rows(conn, table, SCOPE_KEYS[table], frame)
         else:  # users, campaigns, targets, stage probabilities: small, read whole
             replace_table(conn, table, frame)
-    # Every User and Campaign was typed again; the rest of quarantine stays, under this build.
-    conn.execute(quarantine.delete().where(quarantine.c.object.in_(["User", "Campaign"])))
+    # The objects read whole were typed again; the rest of quarantine stays, under this build.
+    conn.execute(
+        quarantine.delete().where(
+            sa.tuple_(quarantine.c.source, quarantine.c.object).in_(sorted(UNSCOPED_OBJECTS))
+        )
+    )
     conn.execute(quarantine.update().values(build_id=build_id))
     incremental.replace_scope_rows(conn, quarantine, "record", quarantined)
 

@@ -216,8 +216,10 @@ def close_scope(
         if grown == (keys, prospects, opportunities):
             break
         keys, prospects, opportunities = grown
-    unmatched_names = current.loc[is_in(current["key"], keys) & ~current["is_emailed"], "name_key"].dropna()
-    outside = emailed[is_in(emailed["name_key"], unmatched_names) & ~is_in(emailed["key"], keys)]
+    # `unmatched` is the last round's, whose keys are the closed scope's.
+    outside = emailed[
+        is_in(emailed["name_key"], unmatched["name_key"].dropna()) & ~is_in(emailed["key"], keys)
+    ]
     records = {object_key: set(ids) for object_key, ids in scope.records.items()}
     for key in keys:
         source, name, record_id = key.split("\0")

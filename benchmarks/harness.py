@@ -111,7 +111,7 @@ def stage_core_kpis(directory: Path) -> dict:
 def stage_kpis_bare(directory: Path) -> dict:
     """Every KPI's statement for the month (the total and every dimension, as the engine runs
     it), fetched straight from DuckDB."""
-    from revops.kpis.engine import TOTAL, current_build, every_dimension_sql, query_parameters
+    from revops.kpis.engine import current_build, query_parameters, version_sql
     from revops.kpis.registry import load_registry
     from revops.kpis.scope import Scope
 
@@ -125,7 +125,7 @@ def stage_kpis_bare(directory: Path) -> dict:
             if version is None:
                 continue
             params = query_parameters(kpi, month, Scope(), cutoff)
-            statement = every_dimension_sql(version.sql, (TOTAL, *kpi.dimensions), Scope())
+            statement = version_sql(kpi, version, Scope())
             sql = re.sub(r"(?<!:):(\w+)", r"$\1", statement)
             used = {name: params[name] for name in re.findall(r"\$(\w+)", sql)}
             rows += len(duck.execute(sql, used).fetchall())

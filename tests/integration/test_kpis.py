@@ -11,11 +11,19 @@ import sqlalchemy as sa
 
 from revops.devtools.postgres import scratch_warehouse
 from revops.kpis.compare import compare_versions
-from revops.kpis.engine import TOTAL, compute_kpis
+from revops.kpis.engine import (
+    TOTAL,
+    compute_kpis,
+    current_build,
+    query_parameters,
+    render_sql,
+    version_sql,
+)
 from revops.kpis.registry import load_registry
 from revops.kpis.scope import Scope
 from revops.periods import period_containing
 from revops.synthetic.truth import truth_value
+from revops.warehouse import read_frame
 from tests.helpers import stage, table
 
 REGISTRY = load_registry()
@@ -189,8 +197,9 @@ def test_lost_deals_split_by_the_reason_the_world_recorded(computed, small_world
     assert split.sort_index().to_dict() == pytest.approx(expected.sort_index().astype(float).to_dict())
 
 
-# Versions that only rewrote a query (for PostgreSQL's planner) or added an option they leave
-# off by default: each must give the numbers of the version it replaced, segment by segment.
+# Versions that only rewrote a query (for PostgreSQL's planner, or to read less) or added an
+# option they leave off by default: each must give the numbers of the version it replaced,
+# segment by segment.
 REWRITES = [
     ("lead_response_time", 1, 2),
     ("lead_response_sla", 1, 2),
@@ -198,6 +207,7 @@ REWRITES = [
     ("funnel_stage_conversion.mql_to_sal", 1, 2),
     ("funnel_stage_conversion.sql_to_opportunity", 1, 2),
     ("opportunity_stage_conversion.negotiation_to_won", 1, 2),
+    ("bulk_stage_changes", 1, 2),
 ]
 
 
@@ -214,6 +224,42 @@ def test_a_rewritten_version_gives_the_numbers_of_the_one_it_replaced(staged_any
     assert compare_versions(staged_anywhere, kpi_id, old, new, periods, "rewrite-test").empty
     compared = compute_kpis(staged_anywhere, periods, "rewrite-test", kpi_ids=[kpi_id], version=new)
     assert (compared["volume"] > 0).sum() > 20  # something was measured, not two empty answers
+
+
+EVERY_VERSION = [(kpi.id, version.version) for kpi in REGISTRY.values() for version in kpi.usable_versions()]
+
+
+@pytest.mark.parametrize("scope", [Scope(), Scope("region", "EMEA")], ids=["all", "EMEA"])
+def test_one_statement_for_every_dimension_gives_what_one_per_dimension_gives(staged_anywhere, scope):
+    """The engine renders a KPI's SQL once for all its dimensions (`every_dimension_sql`):
+    each version must give the rows it gives rendered once per dimension."""
+    periods = [period_containing("month", date(2026, 8, 1)), period_containing("quarter", date(2026, 7, 1))]
+    compared = 0
+    with staged_anywhere.connect() as conn:
+        cutoff = current_build(conn).data_cutoff
+        for kpi_id, number in EVERY_VERSION:
+            kpi = REGISTRY[kpi_id]
+            version = kpi.version_for(periods[0].start, number)
+            dimensions = (TOTAL, *kpi.dimensions)
+            for period in periods:
+                params = query_parameters(kpi, period, scope, cutoff)
+                together = read_frame(conn, version_sql(kpi, version, scope), params)
+                one_by_one = pd.concat(
+                    [
+                        read_frame(conn, render_sql(version.sql, d, scope), params).assign(dimension=d)
+                        for d in dimensions
+                    ]
+                )
+                columns = ["dimension", "segment", "numerator", "denominator", "volume"]
+                pd.testing.assert_frame_equal(
+                    _sorted(together[columns]), _sorted(one_by_one[columns]), check_dtype=False, rtol=1e-9
+                )
+                compared += len(together)
+    assert compared > 1000  # rows were there to compare, not two empty answers
+
+
+def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(["dimension", "segment"], ignore_index=True)
 
 
 def test_the_quarantine_rate_counts_every_exported_record_once(computed, small_world, small_exports):

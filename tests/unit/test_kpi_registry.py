@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from revops.kpis.engine import render_sql
+from revops.kpis.engine import every_dimension_sql, render_sql
 from revops.kpis.registry import load_registry
 from revops.kpis.scope import Scope
 
@@ -37,6 +37,8 @@ def test_only_whitelisted_names_reach_the_sql_text():
     assert "and region = :scope_value" in sql
     with pytest.raises(ValueError, match="unknown dimension"):
         render_sql(version.sql, "region; drop table x", Scope())
+    with pytest.raises(ValueError, match="unknown dimension"):
+        every_dimension_sql(version.sql, ("total", "region; drop table x"), Scope())
     with pytest.raises(ValueError, match="unknown scope column"):
         Scope("email", "x")
 

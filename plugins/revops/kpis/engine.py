@@ -85,26 +85,49 @@ def current_build(conn: sa.Connection) -> Build:
 
 def render_sql(sql: str, dimension: str, scope: Scope) -> str:
     """SQL with whitelisted names filled in; values stay bound parameters."""
+    return _render(sql, _segment_expression(dimension), scope)
+
+
+def _segment_expression(dimension: str) -> str:
     if dimension not in DIMENSION_EXPRESSIONS:
         raise ValueError(f"unknown dimension {dimension!r}")
+    return DIMENSION_EXPRESSIONS[dimension]
+
+
+def _render(sql: str, segment_expression: str, scope: Scope) -> str:
     scope_filter = ""
     if scope.column is not None:
         scope_filter = f"and {SCOPE_COLUMNS[scope.column]} = :scope_value"
-    return _compiled(sql).render(
-        segment_expression=DIMENSION_EXPRESSIONS[dimension], scope_filter=scope_filter
-    )
+    return _compiled(sql).render(segment_expression=segment_expression, scope_filter=scope_filter)
 
 
 @lru_cache(maxsize=1024)
-def every_dimension_sql(sql: str, dimensions: tuple[str, ...], scope: Scope) -> str:
-    """One statement for the total and every dimension, each the KPI's SQL rendered for it and
-    labelled: a round trip per period instead of one per dimension (1.4x to 1.7x faster)."""
-    branches = [
-        f"select '{dimension}' as dimension, by_{dimension}.*\n"
-        f"from (\n{render_sql(sql, dimension, scope)}\n) as by_{dimension}"
-        for dimension in dimensions
-    ]
-    return "\nunion all\n".join(branches)
+def every_dimension_sql(sql: str, dimensions: tuple[str, ...], scope: Scope, apart: bool = False) -> str:
+    """One statement for the total and every dimension, the KPI's SQL rendered once: each row
+    reaching the segment expression becomes one row per dimension (`unnest`), its segment
+    labelled "<dimension>" + chr(31) + "<value>" and split again at the end. The scans, joins
+    and windows before it run once, not once per dimension: a month of the catalogue at a
+    million prospects took half the time of a union of one rendering per dimension.
+
+    So KPI SQL must keep each segment's rows apart after the segment expression (see
+    include/sql/kpis/README.md). A version that does not (`rendered_per_dimension` in its
+    definition) is rendered once per dimension instead (`apart`)."""
+    if apart or len(dimensions) == 1:
+        return "\nunion all\n".join(
+            f"select '{d}' as dimension, by_{d}.*\nfrom (\n{render_sql(sql, d, scope)}\n) as by_{d}"
+            for d in dimensions
+        )
+    labelled = ", ".join(f"'{d}' || chr(31) || {_segment_expression(d)}" for d in dimensions)
+    return (
+        "select substr(segment, 1, strpos(segment, chr(31)) - 1) as dimension,\n"
+        "    substr(segment, strpos(segment, chr(31)) + 1) as segment, numerator, denominator, volume\n"
+        f"from (\n{_render(sql, f'unnest(array[{labelled}])', scope)}\n) as kpi"
+    )
+
+
+def version_sql(kpi: Kpi, version: KpiVersion, scope: Scope) -> str:
+    """The statement the engine runs for one version of a KPI: its total and every dimension."""
+    return every_dimension_sql(version.sql, (TOTAL, *kpi.dimensions), scope, version.rendered_per_dimension)
 
 
 @lru_cache(maxsize=256)
@@ -187,7 +210,7 @@ def slice_inputs(kpi: Kpi, version: KpiVersion, period: Period, scope: Scope, bu
     data, cut-off and rule files), the statement run, its bound values and the definition's
     labelling rules. None for SQL that reads beyond staging (score history, the raw layer),
     which changes without a new build, so such a slice is always computed afresh."""
-    statement = every_dimension_sql(version.sql, (TOTAL, *kpi.dimensions), scope)
+    statement = version_sql(kpi, version, scope)
     exclusions = version.sql_path.with_suffix(".exclusions.sql")
     if exclusions.exists():
         statement += "\n-- exclusions\n" + exclusions.read_text(encoding="utf-8")
@@ -283,7 +306,7 @@ def query_slice(
     params = query_parameters(kpi, period, scope, build.data_cutoff)
     rows = NO_DATA_TOTAL.iloc[0:0]
     if _inputs_present(conn, kpi):
-        rows = read_frame(conn, every_dimension_sql(version.sql, (TOTAL, *kpi.dimensions), scope), params)
+        rows = read_frame(conn, version_sql(kpi, version, scope), params)
     if not (rows["dimension"] == TOTAL).any():  # without a total row it says "no data"
         rows = pd.concat([NO_DATA_TOTAL, rows], ignore_index=True)
     return rows

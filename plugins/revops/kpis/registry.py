@@ -48,7 +48,7 @@ DEFINITION_KEYS = (
     "requires",
 )  # fmt: skip
 REQUIRED_VERSION_KEYS = ("version", "status", "effective_from", "rationale")
-VERSION_KEYS = ("approved_by", "published_on", "sql_sha256", "parameters")
+VERSION_KEYS = ("approved_by", "published_on", "sql_sha256", "parameters", "rendered_per_dimension")
 VARIANT_KEYS = ("name", "parameters", "thresholds", "maturity_days")
 
 PARAMETER_TYPES = (bool, int, float, str)
@@ -65,6 +65,9 @@ class KpiVersion:
     sql_path: Path
     pinned_sha256: str | None
     parameters: frozenset[str] = frozenset()  # the bound parameters its SQL takes
+    # Its SQL joins or windows rows after the segment expression on something other than the
+    # segment, so it is rendered once per dimension (see `engine.every_dimension_sql`).
+    rendered_per_dimension: bool = False
 
     @property
     def sql(self) -> str:
@@ -291,4 +294,5 @@ def _version(folder: Path, spec: dict) -> KpiVersion:
         sql_path=sql_path,
         pinned_sha256=spec.get("sql_sha256"),
         parameters=frozenset(spec.get("parameters") or []),
+        rendered_per_dimension=bool(spec.get("rendered_per_dimension", False)),
     )

@@ -38,7 +38,8 @@ def _statements(engine: sa.Engine) -> list[str]:
 
 
 def _kpi_queries(sent: list[str]) -> list[str]:
-    return [s for s in sent if "union all" in s]  # the engine's one statement per KPI and period
+    # The engine's one statement per KPI and period, which labels each row's dimension.
+    return [s for s in sent if " as dimension" in s]
 
 
 def _totals(results: pd.DataFrame) -> pd.DataFrame:

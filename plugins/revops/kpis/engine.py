@@ -48,6 +48,7 @@ NO_DATA_TOTAL = pd.DataFrame(
 )
 # The only column expressions a dimension can put into SQL. Each KPI lists the dimensions
 # that make sense for the table it reads (an opportunity has an owner, a prospect a lead owner).
+# Each gives every row a value, never null: `every_dimension_sql` labels rows with it.
 DIMENSION_EXPRESSIONS = {
     TOTAL: "'all'",
     "channel": "coalesce(channel, 'unknown')",

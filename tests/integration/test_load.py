@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
 from revops.warehouse import get_engine, read_frame
+from revops.warehouse.engine import release_cached_blocks
 from revops.warehouse.load import append_frame, replace_rows
 from revops.warehouse.schema import ensure_schema, opportunity_stages, raw_records
 
@@ -89,3 +92,35 @@ def test_an_older_warehouse_gains_new_nullable_columns_and_stops_on_required_one
         conn.commit()
     with pytest.raises(RuntimeError, match=r"staging.opportunities lacks columns \['channel'\]"):
         ensure_schema(engine)
+
+
+def test_releasing_duckdbs_cached_blocks_frees_them_and_keeps_the_limit_and_the_data(warehouse_url):
+    engine = get_engine(warehouse_url)
+    payloads = [f"{i:07d} {hashlib.sha256(str(i).encode()).hexdigest()}" for i in range(100_000)]
+    with engine.begin() as conn:
+        append_frame(conn, raw_records, _records(payloads))
+
+    def cached_mib(conn: sa.Connection) -> float:
+        sql = "select sum(memory_usage_bytes) / 2 ^ 20 from duckdb_memory() where tag = 'BASE_TABLE'"
+        return conn.exec_driver_sql(sql).scalar_one()
+
+    with engine.begin() as conn:  # a new connection: DuckDB's cache starts empty
+        limit = conn.exec_driver_sql("select current_setting('memory_limit')").scalar_one()
+        assert len(read_frame(conn, "select payload from raw.records")) == len(payloads)
+        before = cached_mib(conn)
+        release_cached_blocks(conn)
+        after = cached_mib(conn)
+        assert before > 2 and after < before / 4, (before, after)
+        assert conn.exec_driver_sql("select current_setting('memory_limit')").scalar_one() == limit
+        total = conn.exec_driver_sql("select count(*), min(payload) from raw.records").one()
+    assert total == (len(payloads), min(payloads))
+
+
+@pytest.mark.parametrize("limit", ["2GB", "500MB", "-1"])
+def test_releasing_duckdbs_cached_blocks_puts_any_memory_limit_back_as_it_was(warehouse_url, limit):
+    with get_engine(warehouse_url).connect() as conn:
+        conn.exec_driver_sql(f"set memory_limit = '{limit}'")
+        shown = conn.exec_driver_sql("select current_setting('memory_limit')").scalar_one()
+        for _ in range(3):  # a build releases once per object: the limit must not creep down
+            release_cached_blocks(conn)
+        assert conn.exec_driver_sql("select current_setting('memory_limit')").scalar_one() == shown

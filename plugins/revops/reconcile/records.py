@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from revops.configuration import read_config
 from revops.extract.csv_source import UNDECODABLE_FIELDS, UNEXPECTED_CELLS
 from revops.reconcile.parsing import RecordSpec, type_records
+from revops.warehouse.engine import release_cached_blocks
 from revops.warehouse.load import read_arrow
 
 SPECS = {
@@ -114,6 +115,12 @@ class TypedObjects:
     def __getitem__(self, key: tuple[str, str]) -> pd.DataFrame:
         return self.frames[key]
 
+    def release(self, keys: tuple[tuple[str, str], ...]) -> None:
+        """Drop the frames of objects no later step reads, so their memory is free for the
+        steps that follow; reading one afterwards is a KeyError, never stale data."""
+        for key in keys:
+            del self.frames[key]
+
 
 def expected_fields(source: str, object_name: str) -> list[str]:
     """The fields an object is extracted with (`crm_objects.yaml`); a source that sends fewer
@@ -147,6 +154,8 @@ def typed_objects(conn: sa.Connection, build_id: str, scoped: bool = False) -> T
         in_scope = scoped and (source, object_name) not in UNSCOPED_OBJECTS
         sql = current_records_sql(scoped=in_scope)
         current = read_arrow(conn, sql, {"source": source, "object": object_name})
+        if not in_scope:  # a whole object's raw records: DuckDB's cache of them is the typing's memory now
+            release_cached_blocks(conn)
         deleted = current["is_deleted"].cast(pa.bool_())
         live = current.filter(pc.invert(deleted))
         fields = dict.fromkeys(

@@ -154,7 +154,7 @@ def typed_objects(conn: sa.Connection, build_id: str, scoped: bool = False) -> T
         in_scope = scoped and (source, object_name) not in UNSCOPED_OBJECTS
         sql = current_records_sql(scoped=in_scope)
         current = read_arrow(conn, sql, {"source": source, "object": object_name})
-        if not in_scope:  # a whole object's raw records: DuckDB's cache of them is the typing's memory now
+        if not scoped:  # raw read whole: DuckDB's cache of it is the typing's memory now
             release_cached_blocks(conn)
         deleted = current["is_deleted"].cast(pa.bool_())
         live = current.filter(pc.invert(deleted))

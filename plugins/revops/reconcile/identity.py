@@ -25,11 +25,15 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
+import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from revops.reconcile.frames import is_in, sorted_rows
 
-SOURCE_RANK = {"salesforce": 0, "hubspot": 1}
+# Survivorship's two orders of a prospect's records: Salesforce before HubSpot, then by creation.
+NEWEST_FIRST = "order by source <> 'salesforce', created_at desc, record_id"
+OLDEST_FIRST = "order by source <> 'salesforce', created_at, record_id"
 NEWEST_FIRST_FIELDS = [
     "region",
     "segment",
@@ -41,8 +45,50 @@ NEWEST_FIRST_FIELDS = [
     "last_name",
     "company",
 ]
-# Fields read oldest record first: the e-mail, the channel (first touch), the exclusion rule.
-OLDEST_FIRST_FIELDS = ["email_normalized", "channel", "sub_channel", "sub_channel_from_utm", "exclusion_rule"]
+
+
+def _first(field: str, order: str, where: str | None = None) -> str:
+    """The first non-null value of a field among a prospect's records, in `order`."""
+    return f"first({field} {order}) filter (where {where or f'{field} is not null'})"
+
+
+# One grouped query over every identity record, on every core: a pandas version
+# sorted all records twice and looked each field up by prospect id, 2x slower at 1M prospects.
+SURVIVORSHIP_SQL = f"""
+with prospects as (
+    select
+        prospect_id,
+        {", ".join(f"{_first(name, NEWEST_FIRST)} as {name}" for name in NEWEST_FIRST_FIELDS)},
+        {_first("email_normalized", OLDEST_FIRST)} as email_normalized,
+        min(created_at) as created_at,
+        coalesce(
+            {_first("channel", OLDEST_FIRST, "channel <> $unmapped")}, {_first("channel", OLDEST_FIRST)}
+        ) as channel,
+        coalesce(
+            {_first("sub_channel", OLDEST_FIRST, "channel <> $unmapped")},
+            {_first("sub_channel", OLDEST_FIRST)}
+        ) as sub_channel,
+        count(*) as record_count,
+        {_first("exclusion_rule", OLDEST_FIRST)} as exclusion_rule
+    from identity_records
+    group by prospect_id
+),
+-- the sub-channel a UTM source names, from the oldest record of the prospect's channel
+utm as (
+    select records.prospect_id, {_first("records.sub_channel", OLDEST_FIRST)} as sub_channel
+    from identity_records as records
+    inner join (select prospect_id, channel from prospects) as chosen
+        on chosen.prospect_id = records.prospect_id and chosen.channel = records.channel
+    where records.sub_channel_from_utm
+    group by records.prospect_id
+)
+select
+    prospects.* replace (coalesce(utm.sub_channel, prospects.sub_channel) as sub_channel),
+    prospects.exclusion_rule is not null as is_excluded
+from prospects
+left join utm on utm.prospect_id = prospects.prospect_id
+order by prospects.prospect_id
+"""
 
 
 def normalise_email(emails: pd.Series) -> pd.Series:
@@ -138,33 +184,11 @@ def number_cycles(records: pd.DataFrame) -> pd.Series:
 
 
 def merge_prospects(records: pd.DataFrame, unmapped_channel: str) -> pd.DataFrame:
-    """One row per prospect_id, fields chosen by the survivorship rules above.
-
-    Two sorts, each of the columns it serves only: at a million prospects, moving every
-    column of every record into order was most of reconcile's rules."""
-    ranked = records.assign(source_rank=records["source"].map(SOURCE_RANK))
-    keys = ["prospect_id", "source_rank", "created_at", "record_id"]
-    newest_first = sorted_rows(
-        ranked[[*keys, *NEWEST_FIRST_FIELDS]], keys, ascending=[True, True, False, True]
-    ).groupby("prospect_id", sort=True)
-    oldest = sorted_rows(ranked[[*keys, *OLDEST_FIRST_FIELDS]], keys)  # keys are unique per record
-    oldest_first = oldest.groupby("prospect_id", sort=True)
-    mapped = oldest[oldest["channel"] != unmapped_channel]
-    first_touch = mapped.groupby("prospect_id", sort=True)[["channel", "sub_channel"]].first()
-    unmapped_first = oldest_first[["channel", "sub_channel"]].first()
-    prospects = newest_first[NEWEST_FIRST_FIELDS].first()
-    prospects["email_normalized"] = oldest_first["email_normalized"].first()
-    prospects["created_at"] = oldest_first["created_at"].min()
-    touch = first_touch.reindex(prospects.index)
-    prospects["channel"] = touch["channel"].fillna(unmapped_first["channel"])
-    prospects["sub_channel"] = touch["sub_channel"].fillna(unmapped_first["sub_channel"])
-    same_channel_utm = oldest[
-        oldest["sub_channel_from_utm"]
-        & (oldest["channel"] == oldest["prospect_id"].map(prospects["channel"]))
-    ]
-    utm_sub = same_channel_utm.groupby("prospect_id")["sub_channel"].first()
-    prospects["sub_channel"] = utm_sub.reindex(prospects.index).fillna(prospects["sub_channel"])
-    prospects["record_count"] = oldest_first.size()
-    prospects["exclusion_rule"] = oldest_first["exclusion_rule"].first()
-    prospects["is_excluded"] = prospects["exclusion_rule"].notna()
-    return prospects.reset_index()
+    """One row per prospect_id, fields chosen by the survivorship rules above, in prospect
+    id order."""
+    columns = ["prospect_id", "source", "created_at", "record_id", *NEWEST_FIRST_FIELDS]
+    columns += ["email_normalized", "channel", "sub_channel", "sub_channel_from_utm", "exclusion_rule"]
+    identity_records = pa.Table.from_pandas(records[columns], preserve_index=False)  # noqa: F841 (scanned by name)
+    with duckdb.connect() as local:
+        merged = local.execute(SURVIVORSHIP_SQL, {"unmapped": unmapped_channel})
+        return merged.to_arrow_table().to_pandas()

@@ -170,10 +170,11 @@ def _opportunity_stages(leads, opportunities, opportunity_stages) -> list[pd.Dat
     return [created, outcome]
 
 
-# Flags and order in one query, on every core: `out_of_order` where a stage was entered
-# before the latest entry into an earlier stage of its cycle (creation can precede a re-entry
-# cycle, so it is never compared), `re_entered` on a later cycle's MQL. Ties keep the order
-# the rows came in (`_position`).
+# Each row's flags, with the rows in timeline order, in one query on every core:
+# `out_of_order` where a stage was entered before the latest entry into an earlier stage of
+# its cycle (creation can precede a re-entry cycle, so it is never compared), `re_entered` on
+# a later cycle's MQL. Ties keep the order the rows came in (`_position`). The query returns
+# positions, not rows: carrying every column through its sort took 0.5 GiB more at 1M.
 FLAGGED_IN_ORDER_SQL = """
 with ranked as (
     select *, list_position($stage_order, stage) as stage_rank from timeline
@@ -196,12 +197,7 @@ latest_before as (
     from latest_per_stage
 )
 select
-    ranked.prospect_id,
-    ranked.cycle,
-    ranked.stage,
-    ranked.entered_at,
-    ranked.source,
-    ranked.record_id,
+    ranked._position,
     concat_ws(
         ',',
         case
@@ -226,11 +222,13 @@ order by
 
 def _flagged_in_order(timeline: pd.DataFrame, stage_order: list[str]) -> pd.DataFrame:
     """The timeline with its flags, in (prospect, cycle, time, stage, record) order. At a
-    million prospects the timeline builds 1.4x faster than when pandas flagged and sorted
-    its 2.7M rows."""
+    million prospects the timeline builds 1.2x to 1.4x faster than when pandas flagged and
+    sorted its 2.7M rows."""
     rows = pa.Table.from_pandas(timeline[TIMELINE_COLUMNS[:-1]], preserve_index=False)
     rows = rows.append_column("_position", pa.array(np.arange(len(timeline))))
     with duckdb.connect() as local:
         local.register("timeline", rows)
-        flagged = local.execute(FLAGGED_IN_ORDER_SQL, {"stage_order": stage_order})
-        return flagged.to_arrow_table().to_pandas()
+        flagged = local.execute(FLAGGED_IN_ORDER_SQL, {"stage_order": stage_order}).fetchnumpy()
+    ordered = timeline.take(flagged["_position"]).reset_index(drop=True)
+    ordered["flags"] = flagged["flags"]
+    return ordered[TIMELINE_COLUMNS]

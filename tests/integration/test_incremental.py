@@ -193,6 +193,21 @@ def test_a_record_fixed_upstream_leaves_quarantine(updated):
     _assert_same_as_a_full_build(engine, day_three)
 
 
+def test_quarantined_rows_an_incremental_build_keeps_carry_its_build_id(updated):
+    engine, _, day_two = updated
+    with engine.connect() as conn:
+        quarantined_lead = read_frame(conn, "select record_id from staging.quarantine")["record_id"]
+        contact = max(_payloads(conn, "hubspot", "contacts").items())[1]  # unrelated to that lead
+    renamed = {**contact, "company": f"{contact.get('company') or ''} (renamed)"}
+    _land(engine, "hubspot", "contacts", [renamed], day_two.data_cutoff + timedelta(hours=3))
+    day_three = build_staging(engine, "day-3")
+    assert day_three.update is not None and day_three.build_id != day_two.build_id
+    with engine.connect() as conn:
+        kept = read_frame(conn, "select record_id, build_id from staging.quarantine")
+    assert kept["record_id"].tolist() == quarantined_lead.tolist()  # outside the day's scope
+    assert set(kept["build_id"]) == {day_three.build_id}
+
+
 def test_an_incremental_build_re_reconciles_a_small_part(updated):
     engine, _, incremental = updated
     with engine.connect() as conn:

@@ -24,6 +24,15 @@ def is_in(keys: pd.Series, known: pd.Series | pd.Index) -> pd.Series:
     return pd.Series(found.fill_null(False).to_numpy(zero_copy_only=False), index=keys.index)
 
 
+def query_arrow(sql: str, tables: dict[str, pa.Table], parameters: list | dict | None = None) -> pa.Table:
+    """`sql` on an in-process DuckDB that reads each of `tables` by its name, zero-copy;
+    the connection, and the memory its work took, end with the call."""
+    with duckdb.connect() as local:
+        for name, table in tables.items():
+            local.register(name, table)
+        return local.execute(sql, parameters).to_arrow_table()
+
+
 def sorted_rows(frame: pd.DataFrame, by: list[str], ascending: bool | list[bool] = True) -> pd.DataFrame:
     """`frame.sort_values(by, ascending=ascending)`, the same order (stable, missing values
     last), sorted by DuckDB on every core: 3x faster on the 2.7M-row stage timeline, where
@@ -34,7 +43,5 @@ def sorted_rows(frame: pd.DataFrame, by: list[str], ascending: bool | list[bool]
     order = ", ".join(
         f'"{name}" {"asc" if up else "desc"} nulls last' for name, up in zip(by, directions, strict=True)
     )
-    with duckdb.connect() as local:
-        rows = local.execute(f"select _position from sort_keys order by {order}, _position")
-        positions = rows.fetchnumpy()["_position"]
-    return frame.take(positions)
+    sql = f"select _position from sort_keys order by {order}, _position"
+    return frame.take(query_arrow(sql, {"sort_keys": sort_keys})["_position"].to_numpy())

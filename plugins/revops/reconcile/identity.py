@@ -25,11 +25,10 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
-import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from revops.reconcile.frames import is_in, sorted_rows
+from revops.reconcile.frames import is_in, query_arrow, sorted_rows
 
 # Survivorship's two orders of a prospect's records: Salesforce before HubSpot, then by creation.
 NEWEST_FIRST = "order by source <> 'salesforce', created_at desc, record_id"
@@ -197,10 +196,9 @@ def merge_prospects(records: pd.DataFrame, unmapped_channel: str) -> pd.DataFram
     id order."""
     columns = ["prospect_id", "source", "created_at", "record_id", *NEWEST_FIRST_FIELDS]
     columns += ["email_normalized", "channel", "sub_channel", "sub_channel_from_utm", "exclusion_rule"]
-    identity_records = pa.Table.from_pandas(records[columns], preserve_index=False)  # noqa: F841 (scanned by name)
-    with duckdb.connect() as local:
-        newest = local.execute(NEWEST_FIRST_SQL).to_arrow_table()
-        oldest = local.execute(OLDEST_FIRST_SQL, {"unmapped": unmapped_channel}).to_arrow_table()
+    tables = {"identity_records": pa.Table.from_pandas(records[columns], preserve_index=False)}
+    newest = query_arrow(NEWEST_FIRST_SQL, tables)
+    oldest = query_arrow(OLDEST_FIRST_SQL, tables, {"unmapped": unmapped_channel})
     if not newest["prospect_id"].equals(oldest["prospect_id"]):
         raise AssertionError("survivorship's two queries disagree on the prospects")
     for name in oldest.column_names[1:]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -19,6 +18,7 @@ import sqlalchemy as sa
 
 from revops.configuration import read_config
 from revops.extract.csv_source import UNDECODABLE_FIELDS, UNEXPECTED_CELLS
+from revops.reconcile.frames import query_arrow
 from revops.reconcile.parsing import RecordSpec, type_records
 from revops.warehouse.engine import release_cached_blocks
 from revops.warehouse.load import read_arrow
@@ -197,10 +197,9 @@ def payload_fields(payloads: pa.ChunkedArray, fields: list[str]) -> pd.DataFrame
     to Python dicts and building a frame from those. A number or boolean arrives as its JSON
     text, which the parsers read; a list (a reader mark) as its JSON text."""
     shape = json.dumps(dict.fromkeys(fields, "VARCHAR"))
-    raw_payloads = pa.table({"payload": payloads.cast(pa.large_string())})  # noqa: F841 (scanned by name)
-    with duckdb.connect() as local:
-        columns = local.execute("select unnest(json_transform(payload, ?)) from raw_payloads", [shape])
-        frame = columns.to_arrow_table().to_pandas()
+    raw_payloads = pa.table({"payload": payloads.cast(pa.large_string())})
+    sql = "select unnest(json_transform(payload, ?)) from raw_payloads"
+    frame = query_arrow(sql, {"raw_payloads": raw_payloads}, [shape]).to_pandas()
     _null_bare_nans(frame, payloads)
     return frame
 

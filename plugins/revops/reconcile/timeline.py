@@ -13,12 +13,11 @@ opportunities. A stage entered before an earlier stage of its cycle is flagged
 
 from __future__ import annotations
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from revops.reconcile.frames import is_in
+from revops.reconcile.frames import is_in, query_arrow
 
 STATUS_STAGES = {"SAL": "sal", "SQL": "sql", "Disqualified": "disqualified", "Recycled": "recycled"}
 TIMELINE_COLUMNS = ["prospect_id", "cycle", "stage", "entered_at", "source", "record_id", "flags"]
@@ -226,9 +225,7 @@ def _flagged_in_order(timeline: pd.DataFrame, stage_order: list[str]) -> pd.Data
     sorted its 2.7M rows."""
     rows = pa.Table.from_pandas(timeline[TIMELINE_COLUMNS[:-1]], preserve_index=False)
     rows = rows.append_column("_position", pa.array(np.arange(len(timeline))))
-    with duckdb.connect() as local:
-        local.register("timeline", rows)
-        flagged = local.execute(FLAGGED_IN_ORDER_SQL, {"stage_order": stage_order}).fetchnumpy()
-    ordered = timeline.take(flagged["_position"]).reset_index(drop=True)
-    ordered["flags"] = flagged["flags"]
+    flagged = query_arrow(FLAGGED_IN_ORDER_SQL, {"timeline": rows}, {"stage_order": stage_order})
+    ordered = timeline.take(flagged["_position"].to_numpy()).reset_index(drop=True)
+    ordered["flags"] = flagged["flags"].to_numpy()
     return ordered[TIMELINE_COLUMNS]

@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from revops.kpis.scope import Scope
 from revops.snapshots.hot_prospects import hot_prospects
@@ -278,3 +279,71 @@ def test_settings_come_from_the_configuration():
     settings = VelocitySettings.from_config()
     assert settings.surge_points == 20 and settings.new_prospect_weeks == 4
     assert settings.model_changes[0].day == date(2026, 6, 1)
+
+
+def refreshed(engine, as_of, settings, full=False) -> tuple[int, list[pd.DataFrame]]:
+    """Refresh, then what it wrote: every score change, and velocity and trend as of `as_of`."""
+    summary = refresh_velocity(engine, as_of, settings, full=full)
+    with engine.connect() as conn:
+        changes = read_frame(conn, "select prospect_id, changed_at, delta, kind from marts.score_changes")
+    changes = changes.sort_values(list(changes.columns), ignore_index=True)
+    return summary.changes_rebuilt_for, [changes, velocity(engine, as_of), trend(engine, as_of)]
+
+
+def assert_daily_refresh_equals_full(engine, as_of, settings, rebuilt: int) -> None:
+    """The daily refresh rebuilds `rebuilt` prospects, and writes what a full rebuild writes."""
+    daily_rebuilt, daily = refreshed(engine, as_of, settings)
+    everyone, full = refreshed(engine, as_of, settings, full=True)
+    assert daily_rebuilt == rebuilt < everyone
+    for written, expected in zip(daily, full, strict=True):
+        pd.testing.assert_frame_equal(written, expected)
+
+
+def test_a_daily_refresh_rebuilds_only_what_changed_and_equals_a_full_rebuild(engine):
+    contacts = [f"C{i}" for i in range(6)]
+    add_prospects(engine, dict.fromkeys(contacts, T - 60 * DAYS))
+    scores = {c: 10.0 * i for i, c in enumerate(contacts)}
+    snapshot(engine, T - 4 * DAYS, scores)
+    assert refresh_velocity(engine, T - 4 * DAYS, SETTINGS).changes_rebuilt_for == 6  # the first: whole
+
+    # C1 rises, C2 is deleted upstream (its interval closes): those two only
+    scores = {**scores, "C1": 25.0}
+    del scores["C2"]
+    snapshot(engine, T - 3 * DAYS, scores)
+    assert_daily_refresh_equals_full(engine, T - 3 * DAYS, SETTINGS, rebuilt=2)
+
+    # staging excludes C4; a Salesforce lead starts its store (a baseline); C0 rises
+    with engine.begin() as conn:
+        conn.execute(sa.text("update staging.prospects set is_excluded = true where prospect_id = 'C4'"))
+    add_prospects(engine, {"L9": T - 60 * DAYS}, source="salesforce", object_name="Lead")
+    snapshot(engine, T - 2 * DAYS, {"L9": 5.0}, source="salesforce", object_name="Lead")
+    scores = {**scores, "C0": 5.0}
+    snapshot(engine, T - 2 * DAYS, scores)
+    assert_daily_refresh_equals_full(engine, T - 2 * DAYS, SETTINGS, rebuilt=3)
+
+    # most prospects move within one hour: a model change, its changes labelled 'model'
+    detecting = replace(SETTINGS, detect_share=0.5, detect_min_prospects=3)
+    scores = {c: score + 10 for c, score in scores.items()}
+    snapshot(engine, T - 1 * DAYS, scores)
+    assert_daily_refresh_equals_full(engine, T - 1 * DAYS, detecting, rebuilt=4)  # C4 is excluded
+
+    # the next day the window is still marked, without rebuilding the prospects in it
+    scores = {**scores, "C3": scores["C3"] + 3}
+    snapshot(engine, T, scores)
+    assert_daily_refresh_equals_full(engine, T, detecting, rebuilt=1)
+    with engine.connect() as conn:
+        kinds = read_frame(conn, "select kind, count(*) as n from marts.score_changes group by kind")
+    assert dict(zip(kinds["kind"], kinds["n"], strict=True))["model"] == 4
+
+    # a re-run of the latest snapshot rewrites intervals the refresh covered: whole again
+    snapshot(engine, T, {**scores, "C3": scores["C3"] + 4})
+    rebuilt, daily = refreshed(engine, T, detecting)
+    assert rebuilt == 6  # every prospect with a score history that is not excluded (C4)
+    _, full = refreshed(engine, T, detecting, full=True)
+    for written, expected in zip(daily, full, strict=True):
+        pd.testing.assert_frame_equal(written, expected)
+
+    # a model change configured, then taken out again: its changes are interest once more
+    rules = (ConfiguredModelChange((T - 3 * DAYS).date(), "rules v2"),)
+    assert_daily_refresh_equals_full(engine, T, replace(detecting, model_changes=rules), rebuilt=0)
+    assert_daily_refresh_equals_full(engine, T, detecting, rebuilt=0)

@@ -33,7 +33,15 @@ import sqlalchemy as sa
 
 from revops.configuration import ConfigError, read_config
 from revops.warehouse.load import read_frame, replace_rows, replace_table
-from revops.warehouse.schema import engagement_trend, score_changes, score_model_changes, score_velocity
+from revops.warehouse.schema import (
+    engagement_trend,
+    score_change_runs,
+    score_change_scope,
+    score_change_sources,
+    score_changes,
+    score_model_changes,
+    score_velocity,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,17 +103,21 @@ def _as_date(value: Any) -> date:
 class VelocitySummary:
     as_of: datetime
     prospects_scored: int
+    changes_rebuilt_for: int  # prospects whose change series this refresh rebuilt
     prospects_with_change: int  # change_7d known and not zero
     surging_prospects: int  # this week
     moving_average_4w: float | None
     model_changes: list[str]
 
 
-def refresh_velocity(engine: sa.Engine, as_of: datetime, settings: VelocitySettings) -> VelocitySummary:
-    """Rebuild the change series and model changes, then velocity and trend as of `as_of`."""
+def refresh_velocity(
+    engine: sa.Engine, as_of: datetime, settings: VelocitySettings, full: bool = False
+) -> VelocitySummary:
+    """Bring the change series up to date (`full`: rebuild it whole), mark model changes,
+    then velocity and trend as of `as_of`."""
     with engine.begin() as conn:
         with _timed("score changes"):
-            build_score_changes(conn, settings)
+            rebuilt = update_score_changes(conn, settings, full)
         with _timed("model changes"):
             marked = mark_model_changes(conn, settings)
         with _timed("velocity"):
@@ -123,6 +135,7 @@ def refresh_velocity(engine: sa.Engine, as_of: datetime, settings: VelocitySetti
     return VelocitySummary(
         as_of=as_of,
         prospects_scored=int(counts[0]),
+        changes_rebuilt_for=rebuilt,
         prospects_with_change=int(counts[1] or 0),
         surging_prospects=int(latest["surging_prospects"]) if latest is not None else 0,
         moving_average_4w=None
@@ -139,25 +152,71 @@ def _timed(step: str) -> Iterator[None]:
     log.info("score velocity: %s in %.1fs", step, time.perf_counter() - started)
 
 
+# One scored record per prospect: the preferred source first, then the newest record.
+_CHOSEN = """
+select prospect_id, source, object, record_id from (
+    select pi.prospect_id, pi.source, pi.object, pi.record_id,
+           row_number() over (
+               partition by pi.prospect_id
+               order by case when pi.source = :prefer_source then 0 else 1 end,
+                        pi.created_at desc, pi.record_id
+           ) as preference
+    from staging.prospect_identities pi
+    join staging.prospects p on p.prospect_id = pi.prospect_id and not p.is_excluded
+    where exists (
+        select 1 from snapshots.score_intervals i
+        where i.source = pi.source and i.object = pi.object and i.record_id = pi.record_id
+    )
+) ranked
+where preference = 1
+"""
+
+# The prospects whose change series a refresh rebuilds, each with its chosen record now: the
+# chosen record is not the one the stored series was built from (or there is none now), or
+# it has intervals written or closed after the snapshots the stored series covered. With
+# nothing stored, that is every scored prospect.
+_SCOPE = f"""
+insert into marts.score_change_scope (prospect_id, source, object, record_id)
+with chosen as materialized ({_CHOSEN}),
+covered as (
+    select source, object, max(snapshot_at) as covered_to
+    from marts.score_change_runs
+    group by source, object
+),
+moved as (
+    select distinct c.prospect_id
+    from chosen c
+    join snapshots.score_intervals i
+      on i.source = c.source and i.object = c.object and i.record_id = c.record_id
+    left join covered w on w.source = i.source and w.object = i.object
+    where w.covered_to is null or i.recorded_at > w.covered_to or i.valid_to > w.covered_to
+),
+rescoped as (
+    select prospect_id from (
+        select prospect_id, source, object, record_id from chosen
+        except
+        select prospect_id, source, object, record_id from marts.score_change_sources
+    ) chosen_anew
+    union
+    select prospect_id from (
+        select prospect_id, source, object, record_id from marts.score_change_sources
+        except
+        select prospect_id, source, object, record_id from chosen
+    ) no_longer_chosen
+    union
+    select prospect_id from moved
+)
+select r.prospect_id, c.source, c.object, c.record_id
+from rescoped r
+left join chosen c on c.prospect_id = r.prospect_id
+"""
+
 _SCORE_CHANGES = """
 insert into marts.score_changes (prospect_id, changed_at, delta, kind)
 with chosen as (
-    -- one scored record per prospect: the preferred source first, then the newest record
-    select prospect_id, source, object, record_id from (
-        select pi.prospect_id, pi.source, pi.object, pi.record_id,
-               row_number() over (
-                   partition by pi.prospect_id
-                   order by case when pi.source = :prefer_source then 0 else 1 end,
-                            pi.created_at desc, pi.record_id
-               ) as preference
-        from staging.prospect_identities pi
-        join staging.prospects p on p.prospect_id = pi.prospect_id and not p.is_excluded
-        where exists (
-            select 1 from snapshots.score_intervals i
-            where i.source = pi.source and i.object = pi.object and i.record_id = pi.record_id
-        )
-    ) ranked
-    where preference = 1
+    select prospect_id, source, object, record_id
+    from marts.score_change_scope
+    where record_id is not null
 ),
 first_snapshots as (
     select source, object, min(snapshot_at) as first_snapshot_at
@@ -190,10 +249,53 @@ changes as (
 select prospect_id, changed_at, delta, kind from changes where kind = 'baseline' or delta <> 0
 """
 
+# The snapshot runs the stored series covered that are gone or were re-run since.
+_COVERED_RUNS_REPLACED = """
+select count(*) from marts.score_change_runs c
+where not exists (
+    select 1 from snapshots.snapshot_runs r
+    where r.source = c.source and r.object = c.object
+      and r.snapshot_at = c.snapshot_at and r.recorded_at = c.recorded_at
+)
+"""
 
-def build_score_changes(conn: sa.Connection, settings: VelocitySettings) -> None:
-    conn.execute(score_changes.delete())
-    conn.execute(sa.text(_SCORE_CHANGES), {"prefer_source": settings.prefer_source})
+
+def update_score_changes(conn: sa.Connection, settings: VelocitySettings, full: bool = False) -> int:
+    """Bring `marts.score_changes` up to date; returns how many prospects' series it rebuilt.
+
+    A daily snapshot moves a few percent of the scores, so only the prospects it (or a new
+    staging build) touched are rebuilt, not a year of history. The whole series is rebuilt
+    with `full`, the first time, and when a snapshot the stored series covered was re-run or
+    removed since (a re-run rewrites intervals the store cannot tell apart afterwards)."""
+    covered = conn.execute(sa.select(sa.func.count()).select_from(score_change_runs)).scalar_one()
+    whole = full or not covered or conn.execute(sa.text(_COVERED_RUNS_REPLACED)).scalar_one() > 0
+    if whole:
+        for table in (score_changes, score_change_sources, score_change_runs):
+            conn.execute(table.delete())
+    conn.execute(score_change_scope.delete())
+    everyone = f"insert into marts.score_change_scope (prospect_id, source, object, record_id) {_CHOSEN}"
+    conn.execute(sa.text(everyone if whole else _SCOPE), {"prefer_source": settings.prefer_source})
+    in_scope = "prospect_id in (select prospect_id from marts.score_change_scope)"
+    conn.execute(sa.text(f"delete from marts.score_changes where {in_scope}"))
+    conn.execute(sa.text(f"delete from marts.score_change_sources where {in_scope}"))
+    conn.execute(
+        sa.text(
+            "insert into marts.score_change_sources (prospect_id, source, object, record_id) "
+            "select prospect_id, source, object, record_id from marts.score_change_scope "
+            "where record_id is not null"
+        )
+    )
+    conn.execute(sa.text(_SCORE_CHANGES))
+    conn.execute(score_change_runs.delete())
+    conn.execute(
+        sa.text(
+            "insert into marts.score_change_runs (source, object, snapshot_at, recorded_at) "
+            "select source, object, snapshot_at, recorded_at from snapshots.snapshot_runs"
+        )
+    )
+    rebuilt = conn.execute(sa.select(sa.func.count()).select_from(score_change_scope)).scalar_one()
+    conn.execute(score_change_scope.delete())
+    return rebuilt
 
 
 _MOVED_PER_HOUR = """
@@ -202,7 +304,8 @@ select hour, count(distinct prospect_id) as moved from (
            row_number() over (partition by prospect_id order by changed_at) as nth
     from marts.score_changes
 ) numbered
-where kind = 'interest' and nth > 1  -- a prospect's arrival is no re-scoring
+where kind <> 'baseline' and nth > 1  -- a prospect's arrival is no re-scoring
+-- (a change labelled 'model' by an earlier refresh still moved: detection must find it again)
 group by hour
 """
 
@@ -230,13 +333,14 @@ def mark_model_changes(conn: sa.Connection, settings: VelocitySettings) -> pd.Da
     detected = detect_model_changes(conn, settings, configured)
     marked = pd.concat([configured, detected], ignore_index=True).sort_values("starts_at", ignore_index=True)
     replace_table(conn, score_model_changes, marked)
-    conn.execute(
-        sa.text(
-            "update marts.score_changes set kind = 'model' where kind = 'interest' and exists ("
-            " select 1 from snapshots.score_model_changes m"
-            " where marts.score_changes.changed_at between m.starts_at and m.ends_at)"
-        )
+    # Both ways: changes kept from an earlier refresh may sit in a window no longer marked.
+    in_a_window = (
+        "exists (select 1 from snapshots.score_model_changes m"
+        " where marts.score_changes.changed_at between m.starts_at and m.ends_at)"
     )
+    relabel = "update marts.score_changes set kind = '{0}' where kind = '{1}' and {2}"
+    conn.execute(sa.text(relabel.format("interest", "model", f"not {in_a_window}")))
+    conn.execute(sa.text(relabel.format("model", "interest", in_a_window)))
     return marked
 
 

@@ -226,6 +226,41 @@ score_changes = sa.Table(
     schema="marts",
 )
 
+# What `score_changes` was last built from, so a refresh redoes only the prospects whose scored
+# record, or that record's intervals, changed since (`velocity.update_score_changes`): each
+# prospect's chosen record, and the snapshot runs the changes covered.
+score_change_sources = sa.Table(
+    "score_change_sources",
+    metadata,
+    sa.Column("prospect_id", sa.String, nullable=False),
+    sa.Column("source", sa.String, nullable=False),
+    sa.Column("object", sa.String, nullable=False),
+    sa.Column("record_id", sa.String, nullable=False),
+    schema="marts",
+)
+
+score_change_runs = sa.Table(
+    "score_change_runs",
+    metadata,
+    sa.Column("source", sa.String, nullable=False),
+    sa.Column("object", sa.String, nullable=False),
+    _ts("snapshot_at", nullable=False),
+    _ts("recorded_at", nullable=False),  # a re-run of the snapshot records a new time
+    schema="marts",
+)
+
+# A work table, empty between refreshes: the prospects whose changes a refresh rebuilds, with
+# the record now chosen for each (null where none is any more).
+score_change_scope = sa.Table(
+    "score_change_scope",
+    metadata,
+    sa.Column("prospect_id", sa.String, nullable=False),
+    sa.Column("source", sa.String),
+    sa.Column("object", sa.String),
+    sa.Column("record_id", sa.String),
+    schema="marts",
+)
+
 score_velocity = sa.Table(
     "score_velocity",
     metadata,

@@ -188,13 +188,16 @@ def measure_velocity(directory: Path, as_of: datetime) -> dict:
 
 
 def measure_next_day(directory: Path, as_of: datetime, settings: VelocitySettings) -> dict:
-    """The daily run after that: one more snapshot with 1% of the scores moved, then the
-    refresh, which rebuilds only the prospects it touched; checked against a full rebuild."""
+    """The daily run after that: one more snapshot with 1% of the scores moved and a few
+    leads deleted, then the refresh, which rebuilds only the prospects it touched; checked
+    against a full rebuild."""
     engine = get_engine(f"duckdb:///{directory / 'store.duckdb'}")
     with engine.connect() as conn:
         scores = scores_as_of(conn, as_of, "salesforce", "Lead")[["record_id", "score"]]
-    moved = np.random.default_rng(11).random(len(scores)) < 0.01
+    rng = np.random.default_rng(11)
+    moved = rng.random(len(scores)) < 0.01
     scores.loc[moved, "score"] += 5
+    scores = scores[rng.random(len(scores)) >= DAILY_DELETED_SHARE].reset_index(drop=True)
     next_day = as_of + timedelta(days=1)
     apply_snapshot(engine, ScoreCapture("salesforce", "Lead", next_day, scores), "next-day")
     started = time.perf_counter()

@@ -2,9 +2,10 @@
 ### Lead score snapshot and velocity
 Once a day, pulls the score of every live Salesforce lead and HubSpot contact (a narrow full
 pull: score recalculations do not touch last-modified) into the change-only score history
-(`snapshots.score_intervals`); the first snapshot backfills field history. Then rebuilds each
-prospect's score changes, marks scoring-model changes, computes velocity as of the snapshot
-(`marts.score_velocity`, `marts.engagement_trend`) and writes the hot-prospect list as CSV
+(`snapshots.score_intervals`); the first snapshot backfills field history. Then rebuilds the
+score changes of the prospects the day touched, marks scoring-model changes, computes
+velocity as of the snapshot (`marts.score_velocity`, `marts.engagement_trend`) and writes the
+hot-prospect list as CSV
 (everyone, and per region) under the archive. Re-running a day replaces that day's snapshot.
 """
 

@@ -216,8 +216,9 @@ def measure_next_day(directory: Path, as_of: datetime, settings: VelocitySetting
     }
 
 
-def _velocity_outputs(engine, as_of: datetime) -> list[str]:
-    """A digest of every score change, and of velocity and trend as of `as_of`."""
+def _velocity_outputs(engine, as_of: datetime) -> list[int]:
+    """A digest of every score change, and of velocity and trend as of `as_of`: the sum of
+    the rows' hashes, which does not depend on their order."""
     queries = [
         "select prospect_id, changed_at, delta, kind from marts.score_changes",
         "select * from marts.score_velocity where as_of = :as_of",
@@ -225,7 +226,7 @@ def _velocity_outputs(engine, as_of: datetime) -> list[str]:
     ]
     with engine.connect() as conn:
         frames = [read_frame(conn, query, {"as_of": as_of}) for query in queries]
-    return [pd.util.hash_pandas_object(f.sort_values(list(f.columns)), index=False).sum() for f in frames]
+    return [int(pd.util.hash_pandas_object(frame, index=False).sum()) for frame in frames]
 
 
 def main() -> None:

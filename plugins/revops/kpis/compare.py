@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -37,12 +38,21 @@ def compare_versions(
     side_by_side = _frame(a, columns).merge(
         _frame(b, columns), on=KEYS, how="outer", suffixes=(f"_v{version_a}", f"_v{version_b}")
     )
-    value_a, value_b = side_by_side[f"value_v{version_a}"], side_by_side[f"value_v{version_b}"]
-    side_by_side["difference"] = value_b - value_a
-    differs = (side_by_side["difference"].abs() > tolerance) | value_a.isna() != value_b.isna() | (
-        side_by_side[f"denominator_v{version_a}"] != side_by_side[f"denominator_v{version_b}"]
-    )
+    side_by_side["difference"] = side_by_side[f"value_v{version_b}"] - side_by_side[f"value_v{version_a}"]
+    differs = disagreements(side_by_side, version_a, version_b, tolerance)
     return side_by_side[differs].sort_values(KEYS, ignore_index=True)
+
+
+def disagreements(side_by_side: pd.DataFrame, version_a: int, version_b: int, tolerance: float) -> pd.Series:
+    """Rows whose value, numerator or denominator differ by more than `tolerance`, relative
+    to their size (a currency total in the millions sums its floats in another order); a
+    number present in one version only differs, missing in both does not."""
+    differs = pd.Series(False, index=side_by_side.index)
+    for column in ("value", "numerator", "denominator"):
+        a = side_by_side[f"{column}_v{version_a}"].to_numpy(dtype=float)
+        b = side_by_side[f"{column}_v{version_b}"].to_numpy(dtype=float)
+        differs |= ~np.isclose(a, b, rtol=tolerance, atol=tolerance, equal_nan=True)
+    return differs
 
 
 def _frame(results: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

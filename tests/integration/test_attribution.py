@@ -42,6 +42,7 @@ PROSPECTS = {
     ),
     "p4": (False, [("r4", "unmapped", datetime(2026, 1, 5))]),  # no tracked touch at all
     "p6": (True, [("r6", "paid_search", datetime(2026, 1, 5))]),  # a test record
+    "p7": (True, [("r7", "events", datetime(2026, 1, 6))]),  # excluded, yet its deal is real
 }
 
 # deal: (prospect, own channel, opened, won on, amount); None for still open
@@ -54,10 +55,12 @@ DEALS = {
     "o6": ("p6", "paid_search", datetime(2026, 2, 1), date(2026, 3, 6), 9999.0),  # test deal
     "o7": ("p1", "paid_search", datetime(2026, 2, 2), date(2026, 3, 7), None),  # no amount
     "o8": ("p2", "organic_search", datetime(2026, 3, 15), None, 4000.0),  # opened, still open
+    "o9": ("p7", "referral", datetime(2026, 2, 3), date(2026, 3, 8), 700.0),  # no touch to credit
 }
 
-# Won in March: o1 1000 + o2 3000 + o3 10000 + o4 500 + o5 2000 = 16,500.
+# Won in March: o1 1000 + o2 3000 + o3 10000 + o4 500 + o5 2000 + o9 700 = 17,200.
 # o4 has no tracked touch and no usable own source: the fallback. o5 has no lead: its own.
+# o9's prospect is excluded, so its touch counts for nothing: the deal goes to its own source.
 # o3's time decay: 59, 45, 28 and 14 days before it opened, half-life 30: weights 0.2558,
 # 0.3536, 0.5236, 0.7236 of 1.8566 -> 1377.96, 1904.23, 2820.34, 3897.47.
 # o2's: 60 and 30 days: 0.25 and 0.5 -> 1000 and 2000.
@@ -87,7 +90,7 @@ REVENUE = {
         "paid_social": 2820.34,
     },
 }
-EVERY_MODEL = {"untracked": 500, "sales_generated": 2000}
+EVERY_MODEL = {"untracked": 500, "sales_generated": 2000, "referral": 700}
 
 
 @pytest.fixture
@@ -151,7 +154,7 @@ def test_each_model_credits_won_revenue_as_worked_out_by_hand(results, model):
     credits = _credits(results, f"attribution.revenue_{model}")
     expected = {**REVENUE[model], **EVERY_MODEL}
     assert credits == pytest.approx(expected, abs=0.01)
-    assert _credits(results, f"attribution.revenue_{model}", TOTAL) == pytest.approx({"all": 16500})
+    assert _credits(results, f"attribution.revenue_{model}", TOTAL) == pytest.approx({"all": 17200})
 
 
 def test_new_pipeline_credits_the_deals_opened_in_the_period(results):

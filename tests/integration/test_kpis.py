@@ -209,6 +209,16 @@ REWRITES = [
     ("funnel_stage_conversion.sql_to_opportunity", 1, 2),
     ("opportunity_stage_conversion.negotiation_to_won", 1, 2),
     ("bulk_stage_changes", 1, 2),
+    ("attribution.revenue_first_touch", 1, 2),
+    ("attribution.revenue_last_touch", 1, 2),
+    ("attribution.revenue_linear", 1, 2),
+    ("attribution.revenue_position_based", 1, 2),
+    ("attribution.revenue_time_decay", 1, 2),
+    ("attribution.pipeline_first_touch", 1, 2),
+    ("attribution.pipeline_last_touch", 1, 2),
+    ("attribution.pipeline_linear", 1, 2),
+    ("attribution.pipeline_position_based", 1, 2),
+    ("attribution.pipeline_time_decay", 1, 2),
 ]
 
 

@@ -198,27 +198,14 @@ def test_lost_deals_split_by_the_reason_the_world_recorded(computed, small_world
     assert split.sort_index().to_dict() == pytest.approx(expected.sort_index().astype(float).to_dict())
 
 
-# Versions that only rewrote a query (for PostgreSQL's planner, or to read less) or added an
-# option they leave off by default: each must give the numbers of the version it replaced,
-# segment by segment.
+# Versions that only rewrote another's query (`rewrite_of`: for PostgreSQL's planner, to read
+# less, or adding an option they leave off by default): each must give the numbers of the
+# version it rewrote, segment by segment.
 REWRITES = [
-    ("lead_response_time", 1, 2),
-    ("lead_response_sla", 1, 2),
-    ("lead_response_sla.48h", 1, 2),
-    ("funnel_stage_conversion.mql_to_sal", 1, 2),
-    ("funnel_stage_conversion.sql_to_opportunity", 1, 2),
-    ("opportunity_stage_conversion.negotiation_to_won", 1, 2),
-    ("bulk_stage_changes", 1, 2),
-    ("attribution.revenue_first_touch", 1, 2),
-    ("attribution.revenue_last_touch", 1, 2),
-    ("attribution.revenue_linear", 1, 2),
-    ("attribution.revenue_position_based", 1, 2),
-    ("attribution.revenue_time_decay", 1, 2),
-    ("attribution.pipeline_first_touch", 1, 2),
-    ("attribution.pipeline_last_touch", 1, 2),
-    ("attribution.pipeline_linear", 1, 2),
-    ("attribution.pipeline_position_based", 1, 2),
-    ("attribution.pipeline_time_decay", 1, 2),
+    (kpi.id, version.rewrite_of, version.version)
+    for kpi in REGISTRY.values()
+    for version in kpi.usable_versions()
+    if version.rewrite_of in {v.version for v in kpi.usable_versions()}
 ]
 
 

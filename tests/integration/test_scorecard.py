@@ -23,7 +23,7 @@ from revops.scorecards.view_model import (
     reporting_period,
 )
 from revops.synthetic.truth import truth_value
-from tests.helpers import stage
+from tests.helpers import stage, table
 
 PERIOD = period_containing("week", date(2026, 10, 26))
 
@@ -153,10 +153,16 @@ def test_the_funnel_and_balanced_scorecard_cover_every_kpi_shown(view):
     ]
 
 
-def test_the_attribution_table_hands_out_the_periods_won_revenue_in_every_model(staged, small_world):
-    month = period_containing("month", date(2026, 9, 1))  # the small world's weeks win too few deals
-    monthly = dataclasses.replace(load_audiences()["marketing_weekly"], grain="month")
-    view = _view(staged, monthly, month)
+MONTH = period_containing("month", date(2026, 9, 1))  # the small world's weeks win too few deals
+
+
+@pytest.fixture(scope="module")
+def marketing_month(staged):
+    return _view(staged, dataclasses.replace(load_audiences()["marketing_weekly"], grain="month"), MONTH)
+
+
+def test_the_attribution_table_hands_out_the_periods_won_revenue_in_every_model(marketing_month, small_world):
+    view, month = marketing_month, MONTH
     table = view.attribution
     parameters = load_registry()["attribution.revenue_linear"].parameters
     won, _, _ = truth_value("attribution", small_world, month, parameters)
@@ -166,6 +172,20 @@ def test_the_attribution_table_hands_out_the_periods_won_revenue_in_every_model(
     linear = [float(row.cells[2].split(" ")[0].strip("$").replace(",", "")) for row in table.rows]
     assert linear == sorted(linear, reverse=True) and len(linear) > 2
     assert {f"attribution.revenue_{m}" for m in ATTRIBUTION_MODELS} <= {d.kpi_id for d in view.definitions}
+
+
+def test_a_version_that_only_rewrote_a_query_is_no_restatement(staged, marketing_month):
+    """Funnel v2 and attribution v2 only rewrote v1's query (published 3 and 4 Dec 2026, in
+    effect since 2025): no note, and v1 is not computed again. Lead-to-opportunity v2 changed
+    the meaning, published 30 Oct 2026: September is still restated."""
+    notes = {t.kpi_id: [n for n in t.notes if n.startswith("Restated")] for t in marketing_month.tiles}
+    assert notes["funnel_stage_conversion.mql_to_sal"] == []
+    (restated,) = notes["lead_to_opportunity_rate"]
+    assert restated.startswith("Restated by v2 (published 30 Oct 2026): v1 gave")
+    stored = table(staged, "marts.kpi_results", "kpi_id")
+    versions = stored.groupby(stored["kpi_id"].str.split(".").str[0])["kpi_version"].unique()
+    assert set(versions["attribution"]) == {2} and set(versions["funnel_stage_conversion"]) == {2}
+    assert set(versions["lead_to_opportunity_rate"]) == {1, 2}
 
 
 def test_no_prospect_contact_details_reach_any_scorecard(staged, small_world):

@@ -65,6 +65,29 @@ def test_a_version_published_after_its_effective_date_restates_the_periods_betwe
     assert kpi.restatement(date(2025, 9, 1)) is None  # v1's time
 
 
+def test_a_version_that_only_rewrote_a_query_restates_nothing():
+    funnel = REGISTRY["funnel_stage_conversion.mql_to_sal"]  # v2 published 3 Dec 2026, back to 2025
+    assert funnel.version_for(date(2026, 10, 26)).version == 2
+    assert funnel.numbers_of(funnel.version_for(date(2026, 10, 26))).version == 1
+    assert funnel.restatement(date(2026, 10, 26)) is None
+    lead = REGISTRY["lead_to_opportunity_rate"]
+    assert lead.numbers_of(lead.versions[1]).version == 2  # a change of meaning gives its own
+
+
+def test_a_rewrite_of_a_version_that_restated_still_says_so(tmp_path):
+    """v2 changed the meaning and was published late; v3 only rewrote v2's query."""
+    versions = (
+        "  - {version: 2, status: published, effective_from: 2026-01-01, published_on: 2026-10-30,\n"
+        "     rationale: x, approved_by: CRO}\n"
+        "  - {version: 3, status: published, effective_from: 2026-01-01, published_on: 2026-12-03,\n"
+        "     rationale: x, approved_by: CRO, rewrite_of: 2}\n"
+    )
+    kpi = _load(tmp_path, GOOD_DEFINITION + versions, sql_files=3)
+    new, old = kpi.restatement(date(2026, 9, 21))
+    assert (new.version, old.version) == (2, 1)  # by v2, as before v3 was written
+    assert kpi.restatement(date(2026, 11, 2)) is None  # v2 was in effect when it was reported
+
+
 def test_every_table_a_kpi_requires_is_a_warehouse_table():
     from revops.warehouse.schema import metadata
 
@@ -105,6 +128,10 @@ GOOD_DEFINITION = (
             r":10: not a staging table: working_hours",
         ),
         (
+            ("approved_by: CRO}", "approved_by: CRO, rewrite_of: 1}"),
+            r":11: version 1: rewrite_of must name an earlier version",
+        ),
+        (
             ("unit: percent", "unit: [percent"),
             r":7: not valid YAML: .*expected .,. or .\].*\(while parsing a flow sequence\)",
         ),
@@ -120,6 +147,18 @@ def test_a_definition_with_a_mistake_is_rejected_naming_the_file_and_line(tmp_pa
     (folder / "definition.yaml").write_text(GOOD_DEFINITION.replace(*mistake))
     with pytest.raises(ConfigError, match=f"broken_kpi/definition.yaml{message}"):
         load_kpis(folder / "definition.yaml")
+
+
+def _load(tmp_path, definition: str, sql_files: int = 1):
+    from revops.kpis.registry import load_kpis
+
+    folder = tmp_path / "broken_kpi"
+    folder.mkdir()
+    for number in range(1, sql_files + 1):
+        (folder / f"v{number}.sql").write_text("select 1")
+    (folder / "definition.yaml").write_text(definition)
+    (kpi,) = load_kpis(folder / "definition.yaml")
+    return kpi
 
 
 def test_the_good_definition_of_that_test_loads(tmp_path):

@@ -48,7 +48,9 @@ DEFINITION_KEYS = (
     "requires",
 )  # fmt: skip
 REQUIRED_VERSION_KEYS = ("version", "status", "effective_from", "rationale")
-VERSION_KEYS = ("approved_by", "published_on", "sql_sha256", "parameters", "rendered_per_dimension")
+VERSION_KEYS = (
+    "approved_by", "published_on", "sql_sha256", "parameters", "rendered_per_dimension", "rewrite_of",
+)  # fmt: skip
 VARIANT_KEYS = ("name", "parameters", "thresholds", "maturity_days")
 
 PARAMETER_TYPES = (bool, int, float, str)
@@ -68,6 +70,9 @@ class KpiVersion:
     # Its SQL joins or windows rows after the segment expression on something other than the
     # segment, so it is rendered once per dimension (see `engine.every_dimension_sql`).
     rendered_per_dimension: bool = False
+    # It only rewrote that version's query (to run faster, say): the same numbers, so it
+    # restates nothing, and a test holds it to that version's numbers.
+    rewrite_of: int | None = None
 
     @property
     def sql(self) -> str:
@@ -129,14 +134,25 @@ class Kpi:
 
     def restatement(self, period_start: date) -> tuple[KpiVersion, KpiVersion] | None:
         """(new, previous) when the version in effect for this period was published after
-        the period began: the numbers reported with `previous` at the time were restated."""
+        the period began: the numbers reported with `previous` at the time were restated. A
+        version that only rewrote another's query restates nothing: that one stands for it."""
         current = self.version_for(period_start)
-        if current is None or current.restates_from is None:
+        if current is None:
+            return None
+        current = self.numbers_of(current)
+        if current.restates_from is None:
             return None
         if not current.restates_from <= period_start < current.published_on:
             return None
         previous = self.previous_version(current)
         return (current, previous) if previous else None
+
+    def numbers_of(self, version: KpiVersion) -> KpiVersion:
+        """The version whose numbers this one gives: itself, or the one it only rewrote."""
+        by_number = {v.version: v for v in self.usable_versions()}
+        while version.rewrite_of in by_number:
+            version = by_number[version.rewrite_of]
+        return version
 
     def previous_version(self, version: KpiVersion) -> KpiVersion | None:
         """The published version this one replaced: what was reported before a restatement."""
@@ -222,6 +238,7 @@ def load_kpis(definition_path: Path) -> list[Kpi]:
         raise ConfigError(
             f"{location(spec, 'requires')}: not a staging table: {', '.join(map(str, not_tables))}"
         )
+    numbers = {v.get("version") for v in spec["versions"]}
     base = Kpi(
         id=spec["id"],
         name=spec["name"],
@@ -235,7 +252,7 @@ def load_kpis(definition_path: Path) -> list[Kpi]:
         dimensions=tuple(spec.get("dimensions", [])),
         minimum_volume=int(spec["minimum_volume"]),
         thresholds=dict(spec.get("thresholds") or {}),
-        versions=tuple(_version(folder, v) for v in spec["versions"]),
+        versions=tuple(_version(folder, v, numbers) for v in spec["versions"]),
         parameters=defaults,
         requires=tuple(spec.get("requires", [])),
     )
@@ -273,7 +290,7 @@ def _parameters(where: str, values: dict) -> dict[str, object]:
     return dict(values)
 
 
-def _version(folder: Path, spec: dict) -> KpiVersion:
+def _version(folder: Path, spec: dict, numbers: set) -> KpiVersion:
     check_keys(spec, VERSION_KEYS, required=REQUIRED_VERSION_KEYS, what="version")
     where = location(spec)
     status = spec["status"]
@@ -295,4 +312,15 @@ def _version(folder: Path, spec: dict) -> KpiVersion:
         pinned_sha256=spec.get("sql_sha256"),
         parameters=frozenset(spec.get("parameters") or []),
         rendered_per_dimension=bool(spec.get("rendered_per_dimension", False)),
+        rewrite_of=_rewrite_of(where, spec, numbers),
     )
+
+
+def _rewrite_of(where: str, spec: dict, numbers: set) -> int | None:
+    """The earlier version a version only rewrote, if it says so."""
+    if "rewrite_of" not in spec:
+        return None
+    rewritten = spec["rewrite_of"]
+    if not isinstance(rewritten, int) or rewritten not in numbers or rewritten >= int(spec["version"]):
+        raise ConfigError(f"{where}: version {spec['version']}: rewrite_of must name an earlier version")
+    return rewritten

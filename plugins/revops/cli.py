@@ -27,7 +27,7 @@ from revops.audit.history import HistoryFilter, history
 from revops.audit.verify import verify
 from revops.kpis.compare import compare_versions, sql_diff
 from revops.kpis.engine import current_build
-from revops.kpis.registry import load_registry
+from revops.kpis.registry import KpiVersion, load_registry
 from revops.kpis.scope import Scope
 from revops.periods import local_date, period_containing
 from revops.scorecards.audiences import load_audiences
@@ -42,8 +42,12 @@ def kpis_list(_: argparse.Namespace) -> None:
             approved = f", approved by {version.approved_by}" if version.approved_by else ""
             print(
                 f"    v{version.version} {version.status}, in effect from {version.effective_from}"
-                f"{approved}, sql {version.sql_sha256[:12]}"
+                f"{approved}{_rewrite_note(version)}, sql {version.sql_sha256[:12]}"
             )
+
+
+def _rewrite_note(version: KpiVersion) -> str:
+    return f", rewrite of v{version.rewrite_of}" if version.rewrite_of else ""
 
 
 def catalogue_markdown() -> str:
@@ -53,7 +57,9 @@ def catalogue_markdown() -> str:
         "|---|---|---|---|---|---|",
     ]
     for kpi in load_registry().values():
-        versions = "; ".join(f"v{v.version} {v.status} {v.effective_from}" for v in kpi.usable_versions())
+        versions = "; ".join(
+            f"v{v.version} {v.status} {v.effective_from}{_rewrite_note(v)}" for v in kpi.usable_versions()
+        )
         lines.append(
             f"| `{kpi.id}` | {kpi.name} | {kpi.perspective.replace('_', ' ')} | {kpi.unit} | {versions} | "
             f"{', '.join(kpi.dimensions)} |"

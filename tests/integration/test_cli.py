@@ -12,6 +12,7 @@ def test_list_names_every_kpi_with_its_versions(capsys):
     assert "lead_to_opportunity_rate.90d" in out
     assert "v2 published, in effect from 2026-01-01, approved by VP Marketing" in out
     assert "v3 proposed, in effect from 2027-01-01" in out
+    assert "v2 published, in effect from 2025-01-01, approved by CRO, rewrite of v1" in out  # response SLA
 
 
 def test_diff_shows_both_rationales_and_the_changed_sql(capsys):

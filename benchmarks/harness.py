@@ -322,10 +322,10 @@ def run_in_child(name: str, directory: Path) -> dict:
     started = time.perf_counter()
     report = globals()[f"stage_{name}"](directory)
     seconds = report.pop("seconds", time.perf_counter() - started)  # a stage may time its own part
-    return {**report, "seconds": seconds, "peak_rss_mib": _high_water_mib()}
+    return {**report, "seconds": seconds, "peak_rss_mib": high_water_mib()}
 
 
-def _high_water_mib() -> float:
+def high_water_mib() -> float:
     status = Path("/proc/self/status").read_text()
     return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
 

@@ -141,7 +141,14 @@ def check_quality(check_name: str, run_time: datetime | None = None) -> dict:
 def compute_kpi_horizon(run_id: str) -> dict:
     """Every KPI for the recent periods of each grain, for every audience scope. A slice already
     computed from the same build and definition is kept (a re-run with no new data is cheap)."""
-    engine = get_engine()
+    return kpi_horizon(get_engine(), run_id)
+
+
+def kpi_horizon(
+    engine: sa.Engine, run_id: str, kpi_ids: list[str] | None = None, version: int | None = None
+) -> dict:
+    """The KPI DAG's horizon, for these KPIs in this version if named (benchmarks compare a
+    rewrite with the version it replaced this way)."""
     with engine.connect() as conn:
         cutoff = current_build(conn).data_cutoff
     slices = {(Scope(), "UTC")} | {(a.scope, a.timezone) for a in load_audiences().values()}
@@ -150,7 +157,7 @@ def compute_kpi_horizon(run_id: str) -> dict:
         for grain in GRAINS:
             latest = period_containing(grain, local_date(cutoff, timezone), timezone)
             periods = latest.history(KPI_HORIZON[grain])
-            rows += len(compute_kpis(engine, periods, run_id, scope, reuse=True))
+            rows += len(compute_kpis(engine, periods, run_id, scope, kpi_ids, version, reuse=True))
     return {"rows": rows, "data_cutoff": cutoff.isoformat()}
 
 

@@ -223,14 +223,15 @@ def stage_incremental(directory: Path) -> dict:
     return {"rows": len(changed), "seconds": time.perf_counter() - started, **build.update}
 
 
-def _executive_week(engine: sa.Engine):
+def scorecard_week(engine: sa.Engine, audience: str = "executive_weekly"):
+    """The audience and the week its scorecard reports: the week before the build's cut-off."""
     from revops.kpis.engine import current_build
     from revops.periods import period_containing
     from revops.scorecards.audiences import load_audiences
 
     with engine.connect() as conn:
         cutoff = current_build(conn).data_cutoff
-    return load_audiences()["executive_weekly"], period_containing(
+    return load_audiences()[audience], period_containing(
         "week", (pd.Timestamp(cutoff) - timedelta(days=7)).date()
     )
 
@@ -239,7 +240,7 @@ def stage_scorecard_kpis(directory: Path) -> dict:
     from revops.scorecards.view_model import compute_scorecard_results
 
     engine = _engine(directory)
-    audience, week = _executive_week(engine)
+    audience, week = scorecard_week(engine)
     return {"rows": compute_scorecard_results(engine, audience, week, "benchmark")}
 
 
@@ -252,7 +253,7 @@ def stage_scorecard_render(directory: Path) -> dict:
     from revops.scorecards.view_model import build_view
 
     engine = _engine(directory)
-    audience, week = _executive_week(engine)
+    audience, week = scorecard_week(engine)
     os.environ.setdefault("REVOPS_EXTRACT_SOURCES", "csv")  # landed from CSV exports
     with engine.connect() as conn:
         view = build_view(conn, audience, week, "benchmark")

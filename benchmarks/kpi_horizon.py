@@ -18,17 +18,13 @@ import json
 import shutil
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from benchmarks.harness import high_water_mib
-from revops.kpis.engine import current_build
+from benchmarks.harness import high_water_mib, scorecard_week
 from revops.kpis.registry import load_registry
-from revops.periods import period_containing
 from revops.pipeline import kpi_horizon
-from revops.scorecards.audiences import load_audiences
 from revops.scorecards.view_model import compute_scorecard_results
 from revops.warehouse import get_engine
 
@@ -56,10 +52,7 @@ def _horizon_rows(engine: sa.Engine, args: argparse.Namespace) -> int:
 
 
 def _scorecard_rows(engine: sa.Engine, audience_name: str) -> int:
-    with engine.connect() as conn:
-        cutoff = current_build(conn).data_cutoff
-    audience = load_audiences()[audience_name]
-    week = period_containing("week", (cutoff - timedelta(days=7)).date())
+    audience, week = scorecard_week(engine, audience_name)
     return compute_scorecard_results(engine, audience, week, "benchmark")
 
 

@@ -29,7 +29,13 @@ from revops.warehouse import get_engine
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.helpers import land_exports
 
-STAGING_TABLES = ("prospects", "prospect_stages", "opportunities", "opportunity_stages")
+STAGING_TABLES = (
+    "prospects",
+    "prospect_stages",
+    "stage_first_entries",
+    "opportunities",
+    "opportunity_stages",
+)
 MONTH = period_containing("month", date(2026, 9, 1))
 
 

@@ -26,6 +26,7 @@ STAGING_TABLES = [
     "prospects",
     "prospect_identities",
     "prospect_stages",
+    "stage_first_entries",
     "opportunities",
     "opportunity_stages",
     "opportunity_changes",

@@ -2,8 +2,9 @@
 
 Steps: typed current records per object (bad ones to quarantine) -> identity records from
 Salesforce leads and HubSpot contacts -> prospect ids (e-mail, then fallbacks) -> clock-skew
-correction -> prospects (survivorship) -> opportunities -> the stage timeline -> the
-data-quality summary. The same raw input always gives the same staging tables and build id.
+correction -> prospects (survivorship) -> opportunities -> the stage timeline (and each
+cycle's first entry into each stage) -> the data-quality summary. The same raw input always
+gives the same staging tables and build id.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from revops.reconcile import identity, incremental
 from revops.reconcile.calendar import load_calendars, working_hours
 from revops.reconcile.campaigns import campaign_rows
 from revops.reconcile.exclusions import opportunity_exclusions, prospect_exclusions
+from revops.reconcile.first_entries import refresh_first_entries
 from revops.reconcile.frames import is_in, sorted_rows
 from revops.reconcile.parsing import clean_text
 from revops.reconcile.records import UNSCOPED_OBJECTS, TypedObjects, typed_objects
@@ -121,6 +123,9 @@ def build_staging(engine: sa.Engine, run_id: str, full: bool = False) -> BuildRe
         previous = None if full else incremental.previous_build(conn, set(batches["batch_id"]), fingerprint)
         updated = _update(conn, build_id, data_cutoff, previous, batches) if previous else None
         counts, update = updated or (_rebuild(conn, build_id, data_cutoff), None)
+        # In SQL, once the build's frames are freed: at a million prospects the build still
+        # peaks at 3.6 GiB, for 3.5 s more (5%).
+        refresh_first_entries(conn, scoped=update is not None)
         conn.execute(reconcile_scope.delete())  # a work table: empty between builds
         _write_working_days(conn, data_cutoff)
         summary = {**_summary(conn, counts), **fingerprint}

@@ -280,22 +280,33 @@ def existing_prospects(conn: sa.Connection, prospect_ids: list[str]) -> list[str
 
 
 def replace_scope_rows(conn: sa.Connection, table: sa.Table, key: str, frame: pd.DataFrame) -> None:
-    """Delete the table's rows of the scope, then append the scope's new rows. `key`: the
-    column naming the scope's prospects or opportunities (prospect_id, opportunity_id), or
-    "record" for a table keyed by source record (source, object, record_id)."""
-    if key == "record":
-        where = f"""exists (
-            select 1 from staging.reconcile_scope as scope
-            where scope.source = {table.name}.source and scope.object = {table.name}.object
-                and scope.record_id = {table.name}.record_id)"""
-        params = {}
-    else:
-        where = f"""{key} in (
-            select record_id from staging.reconcile_scope where source = :source and object = :object)"""
-        source, name = PROSPECT_KEYS if key == "prospect_id" else OPPORTUNITY_KEYS
-        params = {"source": source, "object": name}
+    """Delete the table's rows of the scope, then append the scope's new rows."""
+    where, params = scope_condition(table.name, key)
     conn.execute(sa.text(f"delete from {table.fullname} where {where}"), params)
     append_frame(conn, table, frame)
+
+
+def scope_condition(table_name: str, key: str) -> tuple[str, dict]:
+    """A condition true for a staging table's rows of the scope, and its bound values. `key`:
+    the column naming the scope's prospects or opportunities (prospect_id, opportunity_id),
+    or "record" for a table keyed by source record (source, object, record_id)."""
+    if key == "record":
+        return (
+            f"""exists (
+            select 1 from staging.reconcile_scope as scope
+            where scope.source = {table_name}.source and scope.object = {table_name}.object
+                and scope.record_id = {table_name}.record_id)""",
+            {},
+        )
+    source, name = PROSPECT_KEYS if key == "prospect_id" else OPPORTUNITY_KEYS
+    return (
+        f"""{key} in (
+            select record_id from staging.reconcile_scope where source = :source and object = :object)""",
+        {
+            "source": source,
+            "object": name,
+        },
+    )
 
 
 def record_counts(

@@ -151,6 +151,21 @@ prospect_stages = sa.Table(
     schema="staging",
 )
 
+# Each stage cycle's first entry into each stage, derived from prospect_stages with every
+# build (revops.reconcile.first_entries): the KPIs that start from a prospect's first entry
+# into a stage read it instead of grouping the whole timeline again for every period.
+stage_first_entries = sa.Table(
+    "stage_first_entries",
+    metadata,
+    sa.Column("prospect_id", sa.String, nullable=False),
+    sa.Column("cycle", sa.Integer, nullable=False),
+    sa.Column("stage", sa.String, nullable=False),
+    _ts("entered_at", nullable=False),  # the cycle's first entry into the stage
+    # The prospect's first cycle to enter the stage (by that entry's time, then cycle number).
+    sa.Column("is_first_cycle", sa.Boolean, nullable=False),
+    schema="staging",
+)
+
 opportunity_stages = sa.Table(
     "opportunity_stages",
     metadata,

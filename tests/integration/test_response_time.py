@@ -12,6 +12,7 @@ import pytest
 from revops.kpis.engine import TOTAL, compute_kpis
 from revops.periods import period_containing
 from revops.reconcile.calendar import load_calendars, working_hours
+from revops.reconcile.first_entries import refresh_first_entries
 from revops.warehouse import get_engine
 from revops.warehouse.load import append_frame
 from revops.warehouse.schema import prospect_stages, prospects
@@ -27,6 +28,7 @@ regions:
 """
 WEEK = period_containing("week", date(2026, 3, 23))  # Mon 23 to Sun 29 March
 CUTOFF = datetime(2026, 4, 2)  # Thursday, midnight UTC
+VERSIONS = (1, 2, 3)  # each must give the hand-worked numbers
 
 # prospect: (region, excluded, [(cycle, stage, entered_at UTC)])
 PROSPECTS = {
@@ -74,13 +76,22 @@ def results(any_warehouse_url, tmp_path):
     calendar = working_hours(calendars, date(2026, 2, 1), date(2026, 4, 3))
     engine = get_engine(any_warehouse_url)
     with engine.begin() as conn:
-        append_frame(conn, prospects, _prospects())
-        append_frame(conn, prospect_stages, _stages())
+        _write_staging(conn)
         append_frame(conn, working_hours_table, calendar)
-        record_build(conn, CUTOFF)
     kpi_ids = ["lead_response_time", "lead_response_sla", "lead_response_sla.48h"]
-    frame = compute_kpis(engine, [WEEK], "response-test", kpi_ids=kpi_ids)
-    return frame[frame["dimension"] == TOTAL].set_index("kpi_id")
+    frame = pd.concat(
+        compute_kpis(engine, [WEEK], "response-test", kpi_ids=kpi_ids, version=version)
+        for version in VERSIONS
+    )
+    return frame[frame["dimension"] == TOTAL].set_index(["kpi_id", "kpi_version"])
+
+
+def _write_staging(conn) -> None:
+    """Prospects and their stages as a build writes them, with the first entries it derives."""
+    append_frame(conn, prospects, _prospects())
+    append_frame(conn, prospect_stages, _stages())
+    refresh_first_entries(conn, scoped=False)
+    record_build(conn, CUTOFF)
 
 
 def _prospects() -> pd.DataFrame:
@@ -110,24 +121,25 @@ def _stages() -> pd.DataFrame:
 
 def test_response_time_counts_working_hours_only(results):
     # Accepted: a 4.5, b 17, c 0, d 0.5, k 0 -> the median of [0, 0, 0.5, 4.5, 17] is 0.5.
-    row = results.loc["lead_response_time"]
-    assert (row["numerator"], row["volume"]) == (pytest.approx(0.5), 5)
+    for version in VERSIONS:
+        row = results.loc[("lead_response_time", version)]
+        assert (row["numerator"], row["volume"]) == (pytest.approx(0.5), 5), version
 
 
 def test_sla_counts_breaches_and_leaves_out_leads_still_inside_it(results):
     # 24 h: a, b, c, d, k within; e (42.5 h), f (25 h) and j (58.5 h) breached: 5 of 8.
-    assert results.loc["lead_response_sla", ["numerator", "denominator"]].tolist() == [5, 8]
     # 48 h: e and f are still inside it at the cut-off (pending), j breached: 5 of 6.
-    assert results.loc["lead_response_sla.48h", ["numerator", "denominator"]].tolist() == [5, 6]
+    for version in VERSIONS:
+        sla_24h = results.loc[("lead_response_sla", version), ["numerator", "denominator"]]
+        sla_48h = results.loc[("lead_response_sla.48h", version), ["numerator", "denominator"]]
+        assert (sla_24h.tolist(), sla_48h.tolist()) == ([5, 8], [5, 6]), version
 
 
 def test_without_a_business_calendar_the_response_kpis_have_no_data(any_warehouse_url):
     """No working hours to count is no data, not every lead answered in zero hours."""
     engine = get_engine(any_warehouse_url)
     with engine.begin() as conn:
-        append_frame(conn, prospects, _prospects())
-        append_frame(conn, prospect_stages, _stages())
-        record_build(conn, CUTOFF)
+        _write_staging(conn)
     kpi_ids = ["lead_response_sla", "lead_response_time"]
     frame = compute_kpis(engine, [WEEK], "no-calendar-test", kpi_ids=kpi_ids)
     assert sorted(frame["kpi_id"]) == kpi_ids and (frame["dimension"] == TOTAL).all()

@@ -66,8 +66,9 @@ def test_a_version_published_after_its_effective_date_restates_the_periods_betwe
 
 
 def test_a_version_that_only_rewrote_a_query_restates_nothing():
-    funnel = REGISTRY["funnel_stage_conversion.mql_to_sal"]  # v2 published 3 Dec 2026, back to 2025
-    assert funnel.version_for(date(2026, 10, 26)).version == 2
+    # v2 rewrote v1 and v3 rewrote v2, each published in December 2026 back to 2025.
+    funnel = REGISTRY["funnel_stage_conversion.mql_to_sal"]
+    assert funnel.version_for(date(2026, 10, 26)).version == 3
     assert funnel.numbers_of(funnel.version_for(date(2026, 10, 26))).version == 1
     assert funnel.restatement(date(2026, 10, 26)) is None
     lead = REGISTRY["lead_to_opportunity_rate"]

@@ -124,7 +124,7 @@ def build_staging(engine: sa.Engine, run_id: str, full: bool = False) -> BuildRe
         updated = _update(conn, build_id, data_cutoff, previous, batches) if previous else None
         counts, update = updated or (_rebuild(conn, build_id, data_cutoff), None)
         # In SQL, once the build's frames are freed: at a million prospects the build still
-        # peaks at 3.6 GiB, for 3.5 s more (5%).
+        # peaks at 3.6 GiB, for 3.4 s more (5%).
         refresh_first_entries(conn, scoped=update is not None)
         conn.execute(reconcile_scope.delete())  # a work table: empty between builds
         _write_working_days(conn, data_cutoff)

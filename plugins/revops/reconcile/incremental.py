@@ -291,22 +291,15 @@ def scope_condition(table_name: str, key: str) -> tuple[str, dict]:
     the column naming the scope's prospects or opportunities (prospect_id, opportunity_id),
     or "record" for a table keyed by source record (source, object, record_id)."""
     if key == "record":
-        return (
-            f"""exists (
+        condition = f"""exists (
             select 1 from staging.reconcile_scope as scope
             where scope.source = {table_name}.source and scope.object = {table_name}.object
-                and scope.record_id = {table_name}.record_id)""",
-            {},
-        )
+                and scope.record_id = {table_name}.record_id)"""
+        return condition, {}
     source, name = PROSPECT_KEYS if key == "prospect_id" else OPPORTUNITY_KEYS
-    return (
-        f"""{key} in (
-            select record_id from staging.reconcile_scope where source = :source and object = :object)""",
-        {
-            "source": source,
-            "object": name,
-        },
-    )
+    condition = f"""{key} in (
+            select record_id from staging.reconcile_scope where source = :source and object = :object)"""
+    return condition, {"source": source, "object": name}
 
 
 def record_counts(

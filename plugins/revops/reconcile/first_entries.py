@@ -43,8 +43,11 @@ def refresh_first_entries(conn: sa.Connection, scoped: bool) -> None:
     incremental build re-reconciled (listed in `staging.reconcile_scope`). Either way, every
     prospect without first entries gets them: a scoped build can also create prospects that
     were not in its scope (a record whose name match became ambiguous gets its own)."""
-    condition, params = scope_condition("stage_first_entries", "prospect_id") if scoped else ("", {})
-    conn.execute(sa.text(DELETE_SQL.format(where=f"where {condition}" if scoped else "")), params)
+    where, params = "", {}
+    if scoped:
+        condition, params = scope_condition("stage_first_entries", "prospect_id")
+        where = f"where {condition}"
+    conn.execute(sa.text(DELETE_SQL.format(where=where)), params)
     conn.execute(sa.text(INSERT_SQL))
     if not is_duckdb(conn):
         # Without statistics PostgreSQL takes the fresh table for a row or two and joins it

@@ -186,18 +186,30 @@ def stage_incremental(directory: Path) -> dict:
     """A day later: 1% of the leads changed upstream, landed as an incremental batch, and
     staging brought up to date (an incremental build). Its seconds are the build's; landing
     the day's batch is extraction, timed apart."""
-    from revops.extract.landing import BatchSpec, BatchWriter
-    from revops.kpis.engine import current_build
     from revops.reconcile.build import build_staging
-    from revops.warehouse import read_frame
 
     engine = _engine(directory)
+    changed = land_changed_leads(engine, every=100)
+    started = time.perf_counter()
+    build = build_staging(engine, "benchmark-day-2")
+    if build.update is None:
+        raise AssertionError("the day's build should have been incremental")
+    return {"rows": changed, "seconds": time.perf_counter() - started, **build.update}
+
+
+def land_changed_leads(engine: sa.Engine, every: int) -> int:
+    """Land a day's increment in which every `every`-th Salesforce lead changed upstream (its
+    company renamed), half a day after the current build's cut-off; returns how many."""
+    from revops.extract.landing import BatchSpec, BatchWriter
+    from revops.kpis.engine import current_build
+    from revops.warehouse import read_frame
+
     with engine.connect() as conn:
         leads = read_frame(
             conn, "select payload from raw.records where source = 'salesforce' and object = 'Lead'"
         )["payload"]
         cutoff = current_build(conn).data_cutoff
-    changed = [json.loads(p) for p in leads.iloc[::100]]
+    changed = [json.loads(p) for p in leads.iloc[::every]]
     next_day = pd.Timestamp(cutoff) + timedelta(hours=12)
     for record in changed:
         record["SystemModstamp"] = next_day.isoformat()
@@ -213,14 +225,10 @@ def stage_incremental(directory: Path) -> dict:
         "SystemModstamp",
         "IsDeleted",
     )
-    writer = BatchWriter(engine, spec, "benchmark-day-2")
+    writer = BatchWriter(engine, spec, f"benchmark-changes-1-in-{every}")
     writer.write_page(changed)
     writer.complete(next_day.to_pydatetime())
-    started = time.perf_counter()
-    build = build_staging(engine, "benchmark-day-2")
-    if build.update is None:
-        raise AssertionError("the day's build should have been incremental")
-    return {"rows": len(changed), "seconds": time.perf_counter() - started, **build.update}
+    return len(changed)
 
 
 def scorecard_week(engine: sa.Engine, audience: str = "executive_weekly"):

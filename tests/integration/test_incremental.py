@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from revops.extract.landing import BatchSpec, BatchWriter
+from revops.reconcile import incremental
 from revops.reconcile.build import build_staging
 from revops.reconcile.incremental import existing_prospects
 from revops.warehouse import get_engine, read_frame
@@ -231,6 +232,76 @@ def test_a_new_full_snapshot_rebuilds_in_full(updated):
     rebuilt = build_staging(engine, "after-snapshot")
     assert rebuilt.update is None
     assert rebuilt.summary["objects"]["salesforce.Lead"]["records"] == 100
+
+
+def test_a_day_that_reaches_most_records_builds_in_full(updated):
+    """Re-reconciling most of the data in place costs more time and memory than a full build."""
+    engine, _, day_two = updated
+    with engine.connect() as conn:
+        leads = _payloads(conn, "salesforce", "Lead").values()
+        contacts = _payloads(conn, "hubspot", "contacts").values()
+    at = day_two.data_cutoff + timedelta(hours=3)
+    _land(engine, "salesforce", "Lead", [{**lead, "Company": "Renamed Ltd"} for lead in leads], at)
+    _land(engine, "hubspot", "contacts", [{**contact, "company": "Renamed Ltd"} for contact in contacts], at)
+    day_three = build_staging(engine, "day-3")
+    assert day_three.update is None
+    assert day_three.summary == build_staging(engine, "the-same-in-full", full=True).summary
+
+
+def test_a_scope_of_more_than_the_share_is_worth_a_full_build():
+    counts = {"salesforce.Lead": {"records": 60, "deleted_upstream": 2}, "hubspot.contacts": {"records": 40}}
+    at_the_share = int(incremental.FULL_BUILD_SHARE * 100)
+    assert not incremental.worth_a_full_build(at_the_share, counts)
+    assert incremental.worth_a_full_build(at_the_share + 1, counts)
+
+
+@pytest.mark.parametrize("random_seed", [None, 1, 2])
+def test_the_least_scope_size_bounds_the_closed_scope_from_below(random_seed, small_exports, tmp_path):
+    """The full-build decision is taken on a count made before the scope is closed: it must
+    never count a record the closed scope would not hold. Renaming prospects' records reaches
+    nothing beyond those prospects, so there the count is the closed scope's size; a random
+    day reaches further, and the count stays below."""
+    engine = get_engine(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+    land_exports(engine, small_exports)
+    first = build_staging(engine, "day-1")
+    at = first.data_cutoff + timedelta(hours=6)
+    _rename_every_record_of_merged_prospects(engine, at)  # each prospect reached twice
+    if random_seed is not None:
+        _random_day(engine, random.Random(random_seed), at)
+    with engine.connect() as conn, conn.begin() as transaction:
+        days_batches = read_frame(
+            conn, "select batch_id from raw.extract_batches where run_id = 'incremental-test' order by 1"
+        )
+        changed = incremental.changed_records(conn, days_batches["batch_id"].tolist())
+        incremental.fill_scope(conn, incremental.Scope.of_changes(changed))
+        least = incremental.least_scope_size(conn)
+        transaction.rollback()
+    closed = build_staging(engine, "day-2").update["scope_records"]
+    assert len(changed) < least <= closed
+    assert random_seed is not None or least == closed
+
+
+def _rename_every_record_of_merged_prospects(engine, at: datetime, count: int = 10) -> None:
+    with engine.connect() as conn:
+        merged = read_frame(
+            conn,
+            """
+            select source, object, record_id from staging.prospect_identities
+            where prospect_id in (
+                select prospect_id from staging.prospect_identities
+                group by prospect_id having count(distinct source) = 2
+                order by prospect_id limit :count
+            )
+            """,
+            {"count": count},
+        )
+        leads, contacts = _payloads(conn, "salesforce", "Lead"), _payloads(conn, "hubspot", "contacts")
+    ids = merged.groupby("source")["record_id"].apply(set)
+    assert len(ids["salesforce"]) >= count and len(ids["hubspot"]) >= count
+    renamed_leads = [{**leads[rid], "Company": "Renamed Ltd"} for rid in sorted(ids["salesforce"])]
+    renamed_contacts = [{**contacts[rid], "company": "Renamed Ltd"} for rid in sorted(ids["hubspot"])]
+    _land(engine, "salesforce", "Lead", renamed_leads, at)
+    _land(engine, "hubspot", "contacts", renamed_contacts, at)
 
 
 def _random_day(engine, rng: random.Random, at: datetime) -> None:

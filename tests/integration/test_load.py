@@ -7,11 +7,13 @@ import hashlib
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.schema import CreateTable
 
 from revops.warehouse import get_engine, read_frame
 from revops.warehouse.engine import release_cached_blocks
 from revops.warehouse.load import append_frame, replace_rows
-from revops.warehouse.schema import ensure_schema, opportunity_stages, raw_records
+from revops.warehouse.schema import ensure_schema, opportunities, opportunity_stages, prospects, raw_records
 
 AWKWARD_TEXT = [
     "plain",
@@ -92,6 +94,48 @@ def test_an_older_warehouse_gains_new_nullable_columns_and_stops_on_required_one
         conn.commit()
     with pytest.raises(RuntimeError, match=r"staging.opportunities lacks columns \['channel'\]"):
         ensure_schema(engine)
+
+
+def _primary_keys(conn) -> set[str]:
+    """The staging tables that have a primary key."""
+    catalogue = (
+        "duckdb_constraints() where schema_name"
+        if conn.dialect.name == "duckdb"
+        else "information_schema.table_constraints where table_schema"
+    )
+    sql = f"select table_name from {catalogue} = 'staging' and constraint_type = 'PRIMARY KEY'"
+    return set(conn.execute(sa.text(sql)).scalars())
+
+
+def test_prospects_and_opportunities_are_keyed_on_postgresql_only(any_warehouse_url):
+    engine = get_engine(any_warehouse_url)
+    with engine.connect() as conn:
+        keyed = _primary_keys(conn)
+    on_postgresql = engine.dialect.name == "postgresql"
+    assert ("prospects" in keyed, "opportunities" in keyed) == (on_postgresql, on_postgresql)
+
+
+def test_an_older_embedded_warehouse_loses_the_staging_keys_and_keeps_the_rows(warehouse_url):
+    engine = get_engine(warehouse_url)
+    created = pd.Timestamp("2026-11-01 10:00", tz="UTC")
+    with engine.begin() as conn:  # as an older version created them: with primary keys
+        for keyed in (prospects, opportunities):
+            conn.execute(sa.text(f"drop table {keyed.fullname}"))
+            conn.execute(sa.text(str(CreateTable(keyed).compile(dialect=postgresql.dialect()))))
+        assert {"prospects", "opportunities"} <= _primary_keys(conn)
+        conn.execute(
+            sa.text(
+                "insert into staging.prospects "
+                "(prospect_id, created_at, channel, sub_channel, record_count, is_excluded) "
+                "values ('P1', :at, 'paid', 'ads', 1, false), ('P2', :at, 'web', 'form', 2, true)"
+            ),
+            {"at": created},
+        )
+    ensure_schema(engine)
+    with engine.connect() as conn:
+        assert not {"prospects", "opportunities"} & _primary_keys(conn)
+        kept = read_frame(conn, "select prospect_id, channel, is_excluded from staging.prospects order by 1")
+    assert kept.values.tolist() == [["P1", "paid", False], ["P2", "web", True]]
 
 
 def test_releasing_duckdbs_cached_blocks_frees_them_and_keeps_the_limit_and_the_data(warehouse_url):

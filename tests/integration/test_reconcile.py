@@ -41,6 +41,15 @@ def test_every_real_person_becomes_exactly_one_prospect(staged, small_world):
     assert (joined["record_count"] == expected_records).all()
 
 
+def test_each_prospect_and_opportunity_is_written_once(staged):
+    """Embedded DuckDB holds these tables without a primary key (it slowed every build), so
+    nothing but reconcile keeps their keys unique."""
+    engine, _ = staged
+    for name, key in (("staging.prospects", "prospect_id"), ("staging.opportunities", "opportunity_id")):
+        keys = table(engine, name, key)[key]
+        assert len(keys) > 100 and keys.is_unique, name
+
+
 def test_test_records_are_excluded_but_stay_queryable(staged, small_world):
     engine, _build = staged
     prospects = table(engine, "staging.prospects", "prospect_id")

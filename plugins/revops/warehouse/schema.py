@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from revops.warehouse.engine import exclusive_transaction
+from revops.warehouse.engine import exclusive_transaction, is_duckdb
 
 metadata = sa.MetaData()
 
@@ -71,10 +71,20 @@ watermarks = sa.Table(
     schema="raw",
 )
 
+
+def _key_on_postgresql(column: str) -> sa.PrimaryKeyConstraint:
+    """A primary key that PostgreSQL enforces and embedded DuckDB does not create. On DuckDB
+    the key's index made a full build's rewrite of staging at a million prospects take 28.4 s
+    instead of 7.9 s: deleting the old rows through it, inserting and committing it. Reconcile
+    writes each key once; `test_reconcile.py` checks that on DuckDB too."""
+    return sa.PrimaryKeyConstraint(column).ddl_if(dialect="postgresql")
+
+
 prospects = sa.Table(
     "prospects",
     metadata,
-    sa.Column("prospect_id", sa.String, primary_key=True),
+    sa.Column("prospect_id", sa.String, nullable=False),
+    _key_on_postgresql("prospect_id"),
     sa.Column("email_normalized", sa.String),
     _ts("created_at", nullable=False),
     sa.Column("region", sa.String),
@@ -321,7 +331,8 @@ quality_checks = sa.Table(
 opportunities = sa.Table(
     "opportunities",
     metadata,
-    sa.Column("opportunity_id", sa.String, primary_key=True),
+    sa.Column("opportunity_id", sa.String, nullable=False),
+    _key_on_postgresql("opportunity_id"),
     sa.Column("prospect_id", sa.String),
     _ts("created_at"),  # some exports have none (maven-crm's prospecting deals)
     sa.Column("close_date", sa.Date),
@@ -569,6 +580,7 @@ def ensure_schema(engine: sa.Engine) -> None:
             conn.execute(sa.text(f"create schema if not exists {schema}"))
         metadata.create_all(conn, checkfirst=True)
         _add_new_columns(conn)
+        _drop_embedded_keys(conn)
 
 
 def _add_new_columns(conn: sa.Connection) -> None:
@@ -590,3 +602,25 @@ def _add_new_columns(conn: sa.Connection) -> None:
                 "older version. Delete the embedded warehouse file (var/warehouse.duckdb) or "
                 "migrate the table."
             )
+
+
+def _drop_embedded_keys(conn: sa.Connection) -> None:
+    """Re-create without its primary key, rows kept, a staging table an older version created
+    with one on DuckDB (see `_key_on_postgresql`). DuckDB cannot drop a constraint."""
+    if not is_duckdb(conn):
+        return
+    keyed = set(
+        conn.execute(
+            sa.text(
+                "select table_name from duckdb_constraints() "
+                "where schema_name = 'staging' and constraint_type = 'PRIMARY KEY'"
+            )
+        ).scalars()
+    )
+    for table in [t for t in (prospects, opportunities) if t.name in keyed]:
+        columns = ", ".join(column.name for column in table.columns)
+        conn.execute(sa.text(f"create temporary table kept as select {columns} from {table.fullname}"))
+        table.drop(conn)
+        table.create(conn)
+        conn.execute(sa.text(f"insert into {table.fullname} ({columns}) select {columns} from kept"))
+        conn.execute(sa.text("drop table kept"))

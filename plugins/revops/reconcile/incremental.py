@@ -49,11 +49,11 @@ HISTORY_PARENTS = {
 # Rows of the scope table that list staging keys rather than source records.
 PROSPECT_KEYS = ("staging", "prospects")
 OPPORTUNITY_KEYS = ("staging", "opportunities")
-# Above this share of the records, a scope is rebuilt in full instead: an update's time and
-# memory grow with its scope, a full build's with the data. Measured with
-# `benchmarks.incremental_scale`, the two cross at about 57% at 100k prospects; at 1M a scope
-# of 46% took 51 s and 3.3 GiB against 70 s and 3.5 GiB in full.
-FULL_BUILD_SHARE = 0.5
+# Above this share of the records, a scope is rebuilt in full instead: an update's time grows
+# with its scope, a full build's with the data. Measured with `benchmarks.incremental_scale`
+# (docs/performance.md), the two cross at about 41% of the records at 100k prospects and 48%
+# at 1M, where a scope of 46% took 45.8 s against 47.4 s in full.
+FULL_BUILD_SHARE = 0.4
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,7 @@ watermarks = sa.Table(
 def _key_on_postgresql(column: str) -> sa.PrimaryKeyConstraint:
     """A primary key that PostgreSQL enforces and embedded DuckDB does not create. On DuckDB
     the key's index made a full build's rewrite of staging at a million prospects take 28.4 s
-    instead of 7.9 s: deleting the old rows through it, inserting and committing it. Reconcile
+    instead of 8 s: deleting the old rows through it, inserting and committing it. Reconcile
     writes each key once; `test_reconcile.py` checks that on DuckDB too."""
     return sa.PrimaryKeyConstraint(column).ddl_if(dialect="postgresql")
 

@@ -309,8 +309,14 @@ def prepare(prospects: int, directory: Path) -> dict:
 
 def run_stage(name: str, directory: Path) -> dict:
     """One stage in a child process; the child reports its seconds, peak RSS and rows."""
+    return child_report("benchmarks.harness", "--stage", name, "--dir", str(directory))
+
+
+def child_report(module: str, *args: str) -> dict:
+    """Run `python -m module args` in a fresh process, so its peak RSS is its own, and return
+    the JSON report it prints last."""
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.harness", "--stage", name, "--dir", str(directory)],
+        [sys.executable, "-m", module, *args],
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
         text=True,

@@ -16,13 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.harness import PROJECT_ROOT, high_water_mib, land_changed_leads
+from benchmarks.harness import child_report, high_water_mib, land_changed_leads
 from revops.reconcile.build import build_staging
 from revops.warehouse import get_engine
 
@@ -47,19 +45,8 @@ def main() -> None:
             for build in ("as_reconcile_would", "full"):
                 copy = Path(directory) / f"{build}.duckdb"
                 shutil.copy(landed, copy)
-                report[build] = _child(copy, build)
+                report[build] = child_report("benchmarks.incremental_scale", str(copy), "--build", build)
             print(json.dumps(report), flush=True)
-
-
-def _child(warehouse: Path, build: str) -> dict:
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.incremental_scale", str(warehouse), "--build", build],
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE,
-        check=True,
-        text=True,
-    )
-    return json.loads(done.stdout.splitlines()[-1])
 
 
 def _build(warehouse: Path, full: bool) -> dict:

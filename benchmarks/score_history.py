@@ -23,7 +23,6 @@ import argparse
 import json
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +40,7 @@ from revops.warehouse import get_engine
 from revops.warehouse.load import read_frame
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.harness import child_report
 from tests.helpers import add_prospects
 
 FIRST_DAY = datetime(2025, 11, 3)
@@ -245,21 +245,9 @@ def main() -> None:
         directory = Path(tmp)
         print(f"Applying {args.days} daily snapshots of {args.leads:,} leads ...", flush=True)
         store = build_store(directory, args.leads, args.days)
-        child = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "benchmarks.score_history",
-                "--velocity-only",
-                str(directory),
-                "--as-of",
-                store["as_of"],
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
+        velocity = child_report(
+            "benchmarks.score_history", "--velocity-only", str(directory), "--as-of", store["as_of"]
         )
-        velocity = json.loads(child.stdout.strip().splitlines()[-1])
     report(store, velocity)
 
 

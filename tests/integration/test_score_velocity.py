@@ -128,6 +128,24 @@ def test_change_before_the_store_began_is_unknown_not_zero(engine):
     assert earlier["score"] == 40
 
 
+def test_a_score_gone_upstream_falls_to_zero_and_returns_from_zero(engine):
+    """B is deleted upstream at T-3d; C is missing from T-5d's snapshot and back at T-2d."""
+    add_prospects(engine, dict.fromkeys("ABC", T - 30 * DAYS))
+    scores_by_day = {
+        T - 10 * DAYS: {"A": 20, "B": 30, "C": 40},  # the store's first snapshot: baselines
+        T - 5 * DAYS: {"A": 20, "B": 30},  # C's interval closes: -40
+        T - 3 * DAYS: {"A": 25},  # A +5; B's interval closes: -30
+        T - 2 * DAYS: {"A": 25, "C": 15},  # C opens again from zero after the gap: +15
+    }
+    for at, scores in scores_by_day.items():
+        snapshot(engine, at, scores)
+    refresh_velocity(engine, T, SETTINGS)
+
+    rows = velocity(engine)
+    assert list(rows["score"]) == [25, 0, 15]
+    assert list(rows["change_7d"]) == [5, -30, -40 + 15]
+
+
 def test_four_week_moving_average_leaves_out_new_prospects(engine):
     add_prospects(engine, {"A": T - 100 * DAYS, "B": T - 60 * DAYS, "C": T - 40 * DAYS, "N": T - 10 * DAYS})
     snapshot_with_history(

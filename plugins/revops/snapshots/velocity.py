@@ -163,9 +163,9 @@ select prospect_id, source, object, record_id from (
            ) as preference
     from staging.prospect_identities pi
     join staging.prospects p on p.prospect_id = pi.prospect_id and not p.is_excluded
-    where exists (
-        select 1 from snapshots.score_intervals i
-        where i.source = pi.source and i.object = pi.object and i.record_id = pi.record_id
+    -- a semi join; as `exists` DuckDB joined every interval to the identities first (2.2x slower)
+    where (pi.source, pi.object, pi.record_id) in (
+        select source, object, record_id from snapshots.score_intervals
     )
 ) ranked
 where preference = 1
@@ -183,13 +183,16 @@ covered as (
     from marts.score_change_runs
     group by source, object
 ),
+touched as (  -- found before the join to `chosen`, which otherwise joins every interval first
+    select i.source, i.object, i.record_id
+    from snapshots.score_intervals i
+    left join covered w on w.source = i.source and w.object = i.object
+    where w.covered_to is null or i.recorded_at > w.covered_to or i.valid_to > w.covered_to
+),
 moved as (
     select distinct c.prospect_id
     from chosen c
-    join snapshots.score_intervals i
-      on i.source = c.source and i.object = c.object and i.record_id = c.record_id
-    left join covered w on w.source = i.source and w.object = i.object
-    where w.covered_to is null or i.recorded_at > w.covered_to or i.valid_to > w.covered_to
+    join touched t on t.source = c.source and t.object = c.object and t.record_id = c.record_id
 ),
 rescoped as (
     select prospect_id from (
@@ -231,20 +234,23 @@ ordered as (
     join snapshots.score_intervals i
       on i.source = c.source and i.object = c.object and i.record_id = c.record_id
     left join first_snapshots f on f.source = i.source and f.object = i.object
-    window w as (partition by i.source, i.object, i.record_id order by i.valid_from)
+    window w as (partition by c.prospect_id order by i.valid_from)  -- one record per prospect
 ),
 changes as (
-    -- each interval's start: its score less the score just before it (zero after a gap)
-    select prospect_id, valid_from as changed_at,
-           score - case when previous_valid_to = valid_from then previous_score else 0 end as delta,
-           case when previous_score is null and origin = 'snapshot' and valid_from = first_snapshot_at
+    -- each interval's start: its score less the score just before it (zero after a gap); and
+    -- where an interval ends without a successor, the score cleared. One pass over `ordered`:
+    -- named twice, DuckDB would write all of it out first.
+    select prospect_id,
+           case when cleared then valid_to else valid_from end as changed_at,
+           case when cleared then -score
+                else score - case when previous_valid_to = valid_from then previous_score else 0 end
+           end as delta,
+           case when not cleared and previous_score is null and origin = 'snapshot'
+                     and valid_from = first_snapshot_at
                 then 'baseline' else 'interest' end as kind
     from ordered
-    union all
-    -- an interval that ends without a successor: the score was cleared
-    select prospect_id, valid_to, -score, 'interest'
-    from ordered
-    where valid_to is not null and (next_valid_from is null or next_valid_from <> valid_to)
+    cross join (values (false), (true)) as part (cleared)
+    where not cleared or (valid_to is not null and (next_valid_from is null or next_valid_from <> valid_to))
 )
 select prospect_id, changed_at, delta, kind from changes where kind = 'baseline' or delta <> 0
 """

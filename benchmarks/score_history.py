@@ -1,6 +1,6 @@
 """Lead score history at scale: a year of daily snapshots of a million leads.
 
-    .venv/bin/python -m benchmarks.score_history [--leads 1000000] [--days 365]
+    .venv/bin/python -m benchmarks.score_history [--leads 1000000] [--days 365] [--keep DIR]
 
 Every day is a full, narrow pull (every lead's id and score) applied through the product's
 `apply_snapshot` to an embedded DuckDB warehouse. Each day a realistic share of leads
@@ -235,6 +235,11 @@ def main() -> None:
     )
     parser.add_argument("--leads", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=365)
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="build the store in this directory and keep it (store.duckdb, with the measured next day)",
+    )
     parser.add_argument("--velocity-only", type=Path, help=argparse.SUPPRESS)  # the child process
     parser.add_argument("--as-of", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -242,7 +247,8 @@ def main() -> None:
         print(json.dumps(measure_velocity(args.velocity_only, datetime.fromisoformat(args.as_of))))
         return
     with tempfile.TemporaryDirectory(prefix="score-history-") as tmp:
-        directory = Path(tmp)
+        directory = args.keep or Path(tmp)
+        directory.mkdir(parents=True, exist_ok=True)
         print(f"Applying {args.days} daily snapshots of {args.leads:,} leads ...", flush=True)
         store = build_store(directory, args.leads, args.days)
         velocity = child_report(

@@ -198,19 +198,25 @@ def stage_incremental(directory: Path) -> dict:
 
 
 def land_changed_leads(engine: sa.Engine, every: int) -> int:
-    """Land a day's increment in which every `every`-th Salesforce lead changed upstream (its
-    company renamed), half a day after the current build's cut-off; returns how many."""
+    """Land a day's increment in which every `every`-th Salesforce lead (by id) changed
+    upstream (its company renamed), half a day after the current build's cut-off and the
+    leads' watermark; returns how many. Called again, it changes the leads' current versions
+    again, half a day later."""
     from revops.extract.landing import BatchSpec, BatchWriter
     from revops.kpis.engine import current_build
+    from revops.reconcile.records import current_records_sql
     from revops.warehouse import read_frame
 
+    lead = {"source": "salesforce", "object": "Lead"}
     with engine.connect() as conn:
-        leads = read_frame(
-            conn, "select payload from raw.records where source = 'salesforce' and object = 'Lead'"
-        )["payload"]
+        current = read_frame(conn, current_records_sql(), lead)  # in record id order
+        leads = current.loc[~current["is_deleted"].astype(bool), "payload"]
         cutoff = current_build(conn).data_cutoff
+        watermark = conn.execute(
+            sa.text("select high_water from raw.watermarks where source = :source and object = :object"), lead
+        ).scalar()
     changed = [json.loads(p) for p in leads.iloc[::every]]
-    next_day = pd.Timestamp(cutoff) + timedelta(hours=12)
+    next_day = pd.Timestamp(max(cutoff, watermark or cutoff)) + timedelta(hours=12)
     for record in changed:
         record["SystemModstamp"] = next_day.isoformat()
         record["Company"] = f"{record.get('Company') or ''} (renamed)"
@@ -225,7 +231,7 @@ def land_changed_leads(engine: sa.Engine, every: int) -> int:
         "SystemModstamp",
         "IsDeleted",
     )
-    writer = BatchWriter(engine, spec, f"benchmark-changes-1-in-{every}")
+    writer = BatchWriter(engine, spec, f"benchmark-changes-1-in-{every}-{next_day:%Y%m%dT%H}")
     writer.write_page(changed)
     writer.complete(next_day.to_pydatetime())
     return len(changed)

@@ -33,12 +33,13 @@ from revops.reconcile.targets import load_targets
 from revops.reconcile.timeline import build_timeline, initial_statuses
 from revops.settings import config_dir
 from revops.warehouse import read_frame
-from revops.warehouse.engine import STAGING_BUILD_LOCK, exclusive_transaction
+from revops.warehouse.engine import STAGING_BUILD_LOCK, exclusive_transaction, is_duckdb
 from revops.warehouse.load import replace_table
 from revops.warehouse.schema import (
     builds,
     campaigns,
     history_parents,
+    metadata,
     opportunities,
     opportunity_changes,
     opportunity_stages,
@@ -146,6 +147,8 @@ def _build(engine: sa.Engine, run_id: str, full: bool) -> BuildResult:
         _write_working_days(conn, data_cutoff)
         summary = {**_summary(conn, counts), **fingerprint}
         _record_build(conn, build_id, run_id, data_cutoff, batches, summary)
+        if update is None:
+            _analyze_staging(conn)
     log.info(
         "staging build %s (cut-off %s, %s): %s",
         build_id,
@@ -154,6 +157,18 @@ def _build(engine: sa.Engine, run_id: str, full: bool) -> BuildResult:
         json.dumps(summary),
     )
     return BuildResult(build_id=build_id, data_cutoff=data_cutoff, summary=summary, update=update)
+
+
+def _analyze_staging(conn: sa.Connection) -> None:
+    """On PostgreSQL, statistics for every staging table a full build rewrote, before the KPI
+    DAG plans its queries over them. Without them, at 100k prospects, the DAG's horizon took
+    111.8 s against 58.5 s (the forecast cross-check 30.8 s against 1.6 s); autovacuum comes
+    later, if it is on. An incremental build's few changes leave the statistics fair."""
+    if is_duckdb(conn):
+        return
+    for table in metadata.sorted_tables:
+        if table.schema == "staging":
+            conn.execute(sa.text(f"analyze {table.schema}.{table.name}"))
 
 
 def _rebuild(conn: sa.Connection, build_id: str, data_cutoff: datetime) -> dict:

@@ -162,7 +162,7 @@ def _build(engine: sa.Engine, run_id: str, full: bool) -> BuildResult:
 def _analyze_staging(conn: sa.Connection) -> None:
     """On PostgreSQL, statistics for every staging table a full build rewrote, before the KPI
     DAG plans its queries over them. Without them, at 100k prospects, the DAG's horizon took
-    111.8 s against 58.5 s (the forecast cross-check 30.8 s against 1.6 s); autovacuum comes
+    97 s against 45 s (the forecast cross-check 30.8 s against 1.6 s); autovacuum comes
     later, if it is on. An incremental build's few changes leave the statistics fair."""
     if is_duckdb(conn):
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import date
 
 import pandas as pd
 import pytest
@@ -52,6 +53,38 @@ def test_text_comes_back_exactly_as_written(any_warehouse_url):
     expected = _records(AWKWARD_TEXT).sort_values("record_id")
     assert back["payload"].tolist() == expected["payload"].tolist()
     assert back["is_deleted"].tolist() == expected["is_deleted"].tolist()
+
+
+def test_a_missing_value_stays_apart_from_empty_text_and_from_the_null_marker(any_warehouse_url):
+    """COPY's CSV reads a bare empty field as null: every value must arrive quoted."""
+    engine = get_engine(any_warehouse_url)
+    frame = pd.DataFrame(
+        {
+            "opportunity_id": ["o1", "o2", "o3", "o4"],
+            "prospect_id": [None, "", "\\N", "NULL"],
+            "created_at": [pd.NaT, pd.Timestamp("2026-11-02 09:30:15.123456"), pd.NaT, pd.NaT],
+            "close_date": [None, date(2026, 11, 30), None, None],
+            "stage": "Demo",
+            "is_closed": [False, True, False, False],
+            "is_won": False,
+            "amount": [float("nan"), 1234.5, 0.0, -0.25],
+            "channel": "paid",
+            "sub_channel": ['say "hi", then', "a\nb", "x", "y"],
+            "is_from_converted_lead": True,
+            "is_excluded": False,
+        }
+    )
+    with engine.begin() as conn:
+        append_frame(conn, opportunities, frame)
+    with engine.connect() as conn:
+        back = read_frame(conn, "select * from staging.opportunities order by opportunity_id")
+    assert [None if pd.isna(v) else v for v in back["prospect_id"]] == [None, "", "\\N", "NULL"]
+    assert back["sub_channel"].tolist() == frame["sub_channel"].tolist()
+    assert back["amount"].tolist()[1:] == [1234.5, 0.0, -0.25] and pd.isna(back["amount"][0])
+    assert pd.isna(back["created_at"][0]) and pd.Timestamp(back["created_at"][1]) == frame["created_at"][1]
+    assert [pd.isna(d) for d in back["close_date"]] == [True, False, True, True]
+    assert pd.Timestamp(back["close_date"][1]).date() == date(2026, 11, 30)
+    assert back["is_closed"].tolist() == [False, True, False, False]
 
 
 def test_missing_integers_stay_missing_and_a_slice_is_replaced_whole(any_warehouse_url):

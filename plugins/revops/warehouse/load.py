@@ -1,17 +1,19 @@
 """Bulk reads and writes of DataFrames, with the fast path of each engine.
 
-DuckDB scans the frame as Arrow; PostgreSQL gets `COPY ... FROM STDIN`.
+DuckDB scans the frame as Arrow; PostgreSQL gets `COPY ... FROM STDIN` in CSV.
 Row-by-row INSERTs are never used for bulk data.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 
 from revops.warehouse.engine import is_duckdb
@@ -36,35 +38,39 @@ def append_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> i
             duck.unregister("_frame_to_append")
     else:
         cursor = conn.connection.dbapi_connection.cursor()
-        cursor.copy_expert(f"copy {target} ({column_list}) from stdin", _copy_text(frame[columns], table))
+        for chunk in _copy_csv(frame[columns], table):
+            cursor.copy_expert(f"copy {target} ({column_list}) from stdin with (format csv)", chunk)
     return len(frame)
 
 
-# COPY's text format: backslash escapes, so a value can never read as a null or a separator.
-_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+COPY_CHUNK_ROWS = 100_000  # rows per COPY: the CSV text of one chunk is all that is held
 
 
-def _copy_text(frame: pd.DataFrame, table: sa.Table) -> io.StringIO:
-    """The frame as COPY text: tab-separated, `\\N` for null, text escaped. (CSV with a null
-    marker cannot tell the marker from the same text in a CRM field.)"""
-    columns = []
-    for _, values in _copy_ready(frame, table).items():
-        text = values.astype(str)
-        for raw, escaped in _ESCAPES.items():
-            text = text.str.replace(raw, escaped, regex=False)
-        columns.append(text.mask(values.isna(), "\\N"))
-    lines = columns[0].str.cat(columns[1:], sep="\t")
-    return io.StringIO("\n".join(lines) + "\n")
+def _copy_csv(frame: pd.DataFrame, table: sa.Table) -> Iterator[io.BytesIO]:
+    """The frame as CSV for COPY, a chunk at a time, written by Arrow in C++: every value
+    quoted, nulls left bare, so no text (an empty string, `\\N`) can read as a null. At a
+    million prospects this took 0.3 s where building COPY's text format in pandas took 9 to
+    10 s (PostgreSQL reads the CSV 0.5 s slower)."""
+    arrow = _integers_as_integers(pa.Table.from_pandas(frame, preserve_index=False), table)
+    options = pa_csv.WriteOptions(include_header=False, quoting_style="all_valid")
+    for batch in arrow.to_batches(max_chunksize=COPY_CHUNK_ROWS):
+        chunk = io.BytesIO()
+        pa_csv.write_csv(batch, chunk, options)
+        chunk.seek(0)
+        yield chunk
 
 
-def _copy_ready(frame: pd.DataFrame, table: sa.Table) -> pd.DataFrame:
-    """Integers as integers (pandas holds them as floats when values are missing, and
-    COPY rejects '95.0' for an integer column)."""
-    frame = frame.copy()
+def _integers_as_integers(arrow: pa.Table, table: sa.Table) -> pa.Table:
+    """Integer columns as integers: pandas holds them as floats when values are missing, and
+    COPY rejects '95.0' for an integer column."""
     for column in table.columns:
-        if column.name in frame and isinstance(column.type, sa.Integer):
-            frame[column.name] = pd.to_numeric(frame[column.name]).round().astype("Int64")
-    return frame
+        if column.name in arrow.column_names and isinstance(column.type, sa.Integer):
+            index = arrow.schema.get_field_index(column.name)
+            values = arrow.column(index)
+            if pa.types.is_floating(values.type):
+                values = pc.round(values)
+            arrow = arrow.set_column(index, column.name, values.cast(pa.int64()))
+    return arrow
 
 
 def replace_rows(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame, where: Mapping[str, Any]) -> int:

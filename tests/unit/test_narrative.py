@@ -147,3 +147,17 @@ def test_a_kpi_without_thresholds_is_not_judged_and_not_counted():
 )
 def test_crm_text_never_carries_contact_details(raw, shown):
     assert crm_text(raw) == shown
+
+
+def test_the_results_digest_is_the_same_from_4_byte_and_8_byte_numbers():
+    """A run recorded when embedded warehouses stored 4-byte floats replays from 8-byte ones."""
+    registry = load_registry()
+    used = [(registry["win_rate_count"], period, 1) for period in (BEFORE, WEEK)]
+    eight_bytes = _results(ROWS)
+    four_bytes = ScorecardResults(
+        eight_bytes._frame.assign(value=eight_bytes._frame["value"].astype("float32").astype(float))
+    )
+    assert (four_bytes._frame["value"] != eight_bytes._frame["value"]).any()  # 15/50 is no 4-byte float
+    assert four_bytes.digest(used) == eight_bytes.digest(used)
+    moved = [(*row[:3], row[3] + 1, row[4]) if row[2] == "NA" and row[0] == WEEK else row for row in ROWS]
+    assert _results(moved).digest(used) != eight_bytes.digest(used)  # one deal more shows

@@ -67,12 +67,17 @@ class ScorecardResults:
     def digest(self, used: list[tuple[Kpi, Period, int]]) -> tuple[str, int]:
         """sha256 and row count of the results a scorecard used: every dimension of each
         (KPI, period, version), in a canonical order and rounding, so the same numbers from
-        any run (or a replay) give the same digest."""
+        any run (or a replay) give the same digest.
+
+        Each number counts to a 4-byte float's seven significant digits: embedded warehouses
+        stored the results so until 4 Dec 2026, and a replay of a run recorded then must give
+        its digest from 8-byte numbers; the rounding also absorbs the last-bit differences of
+        DuckDB's parallel sums from run to run."""
         keys = {(kpi.id, version, period.start) for kpi, period, version in used}
         in_use = [key in keys for key in zip(*(self._frame[c] for c in DIGEST_COLUMNS[:3]), strict=True)]
         frame = self._frame.loc[in_use, DIGEST_COLUMNS].sort_values(DIGEST_COLUMNS[:5]).reset_index(drop=True)
         for column in ("numerator", "denominator", "value"):
-            frame[column] = frame[column].astype(float).round(9)
+            frame[column] = frame[column].astype("float32").astype(float).round(9)
         canonical = frame.to_csv(index=False, date_format="%Y-%m-%d")
         return hashlib.sha256(canonical.encode()).hexdigest(), len(frame)
 

@@ -114,7 +114,7 @@ prospect_identities = sa.Table(
     sa.Column("match_rule", sa.String, nullable=False),
     sa.Column("cycle", sa.Integer, nullable=False),
     _ts("created_at", nullable=False),  # after any clock-skew correction
-    sa.Column("clock_skew_minutes", sa.Float),  # set where the record's clock disagreed
+    sa.Column("clock_skew_minutes", sa.Double),  # set where the record's clock disagreed
     sa.Column("channel", sa.String, nullable=False),
     sa.Column("sub_channel", sa.String, nullable=False),
     sa.Column("campaign_id", sa.String),  # the campaign the record names (Salesforce leads)
@@ -192,7 +192,7 @@ score_intervals = sa.Table(
     sa.Column("source", sa.String, nullable=False),
     sa.Column("object", sa.String, nullable=False),
     sa.Column("record_id", sa.String, nullable=False),
-    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("score", sa.Double, nullable=False),
     _ts("valid_from", nullable=False),
     _ts("valid_to"),  # null while the score is current
     sa.Column("origin", sa.String, nullable=False),  # snapshot | history (backfilled)
@@ -208,7 +208,7 @@ score_capture = sa.Table(
     "score_capture",
     metadata,
     sa.Column("record_id", sa.String, nullable=False),
-    sa.Column("score", sa.Float),
+    sa.Column("score", sa.Double),
     sa.Column("keep", sa.Boolean, nullable=False),  # malformed: leave the current interval alone
     schema="snapshots",
 )
@@ -236,7 +236,7 @@ score_model_changes = sa.Table(
     _ts("starts_at", nullable=False),
     _ts("ends_at", nullable=False),  # score changes in [starts_at, ends_at] belong to the model
     sa.Column("origin", sa.String, nullable=False),  # configured | detected
-    sa.Column("changed_share", sa.Float),  # share of scored prospects that moved at once
+    sa.Column("changed_share", sa.Double),  # share of scored prospects that moved at once
     sa.Column("note", sa.String, nullable=False),
     schema="snapshots",
 )
@@ -246,7 +246,7 @@ score_changes = sa.Table(
     metadata,
     sa.Column("prospect_id", sa.String, nullable=False),
     _ts("changed_at", nullable=False),
-    sa.Column("delta", sa.Float, nullable=False),
+    sa.Column("delta", sa.Double, nullable=False),
     sa.Column("kind", sa.String, nullable=False),  # interest | model | baseline
     schema="marts",
 )
@@ -291,11 +291,11 @@ score_velocity = sa.Table(
     metadata,
     _ts("as_of", nullable=False),
     sa.Column("prospect_id", sa.String, nullable=False),
-    sa.Column("score", sa.Float),
-    sa.Column("change_7d", sa.Float),  # null while the history does not cover the window
-    sa.Column("change_14d", sa.Float),
-    sa.Column("model_change_points_14d", sa.Float, nullable=False),  # left out of the changes
-    sa.Column("decayed_score", sa.Float),  # derived; the source score is never overwritten
+    sa.Column("score", sa.Double),
+    sa.Column("change_7d", sa.Double),  # null while the history does not cover the window
+    sa.Column("change_14d", sa.Double),
+    sa.Column("model_change_points_14d", sa.Double, nullable=False),  # left out of the changes
+    sa.Column("decayed_score", sa.Double),  # derived; the source score is never overwritten
     _ts("last_increase_at"),
     _ts("created_at", nullable=False),
     schema="marts",
@@ -308,10 +308,10 @@ engagement_trend = sa.Table(
     _ts("week_start", nullable=False),
     _ts("week_end", nullable=False),
     sa.Column("eligible_prospects", sa.Integer, nullable=False),
-    sa.Column("net_change", sa.Float, nullable=False),  # interest only
-    sa.Column("model_change_points", sa.Float, nullable=False),
-    sa.Column("average_change", sa.Float),
-    sa.Column("moving_average_4w", sa.Float),
+    sa.Column("net_change", sa.Double, nullable=False),  # interest only
+    sa.Column("model_change_points", sa.Double, nullable=False),
+    sa.Column("average_change", sa.Double),
+    sa.Column("moving_average_4w", sa.Double),
     sa.Column("surging_prospects", sa.Integer, nullable=False),
     schema="marts",
 )
@@ -339,7 +339,7 @@ opportunities = sa.Table(
     sa.Column("stage", sa.String, nullable=False),
     sa.Column("is_closed", sa.Boolean, nullable=False),
     sa.Column("is_won", sa.Boolean, nullable=False),
-    sa.Column("amount", sa.Float),
+    sa.Column("amount", sa.Double),
     sa.Column("owner_id", sa.String),  # the opportunity's owner
     sa.Column("lead_owner_id", sa.String),  # the owner of the lead it was converted from
     sa.Column("region", sa.String),
@@ -372,7 +372,7 @@ opportunity_changes = sa.Table(  # every stage-history row: what the deal looked
     sa.Column("changed_by", sa.String),  # the user who recorded it
     sa.Column("stage", sa.String, nullable=False),
     sa.Column("is_closed", sa.Boolean, nullable=False),
-    sa.Column("amount", sa.Float),
+    sa.Column("amount", sa.Double),
     sa.Column("close_date", sa.Date),  # the close date expected then (the actual one, once closed)
     sa.Column("forecast_category", sa.String),  # pipeline | best_case | commit | closed | omitted
     schema="staging",
@@ -382,7 +382,7 @@ stage_probabilities = sa.Table(  # from opportunity_stages.yaml, with each build
     "stage_probabilities",
     metadata,
     sa.Column("stage", sa.String, primary_key=True),
-    sa.Column("probability", sa.Float, nullable=False),  # percent chance of closing won
+    sa.Column("probability", sa.Double, nullable=False),  # percent chance of closing won
     schema="staging",
 )
 
@@ -392,7 +392,7 @@ campaigns = sa.Table(  # Salesforce campaigns: what marketing spent, when, on wh
     sa.Column("campaign_id", sa.String, primary_key=True),
     sa.Column("name", sa.String),
     sa.Column("channel", sa.String, nullable=False),
-    sa.Column("actual_cost", sa.Float),  # as the CRM holds it: none where nobody entered one
+    sa.Column("actual_cost", sa.Double),  # as the CRM holds it: none where nobody entered one
     sa.Column("start_date", sa.Date, nullable=False),
     sa.Column("end_date", sa.Date),  # the last day it runs; none for a one-day campaign
     schema="staging",
@@ -403,7 +403,7 @@ targets = sa.Table(  # from the targets file (revops.reconcile.targets), with ea
     metadata,
     sa.Column("owner_id", sa.String, nullable=False),
     sa.Column("month", sa.Date, nullable=False),  # first day of the month
-    sa.Column("target", sa.Float, nullable=False),
+    sa.Column("target", sa.Double, nullable=False),
     schema="staging",
 )
 
@@ -457,11 +457,11 @@ kpi_results = sa.Table(
     sa.Column("scope", sa.String, nullable=False),
     sa.Column("dimension", sa.String, nullable=False),
     sa.Column("segment", sa.String, nullable=False),
-    sa.Column("numerator", sa.Float),
-    sa.Column("denominator", sa.Float),
-    sa.Column("value", sa.Float),
-    sa.Column("ci_low", sa.Float),
-    sa.Column("ci_high", sa.Float),
+    sa.Column("numerator", sa.Double),
+    sa.Column("denominator", sa.Double),
+    sa.Column("value", sa.Double),
+    sa.Column("ci_low", sa.Double),
+    sa.Column("ci_high", sa.Double),
     sa.Column("volume", sa.Integer, nullable=False),
     sa.Column("flags", sa.String, nullable=False),
     _ts("data_cutoff", nullable=False),
@@ -482,7 +482,7 @@ kpi_exclusions = sa.Table(
     sa.Column("period_start", sa.Date, nullable=False),
     sa.Column("scope", sa.String, nullable=False),
     sa.Column("record_id", sa.String, nullable=False),  # e.g. the outlier opportunity
-    sa.Column("record_value", sa.Float),
+    sa.Column("record_value", sa.Double),
     sa.Column("exclusion_rule", sa.Text, nullable=False),
     schema="marts",
 )
@@ -498,11 +498,11 @@ kpi_control_limits = sa.Table(
     sa.Column("dimension", sa.String, nullable=False),
     sa.Column("segment", sa.String, nullable=False),
     sa.Column("period_start", sa.Date, nullable=False),
-    sa.Column("value", sa.Float),
+    sa.Column("value", sa.Double),
     sa.Column("volume", sa.Integer, nullable=False),
-    sa.Column("centre", sa.Float, nullable=False),
-    sa.Column("lower", sa.Float, nullable=False),
-    sa.Column("upper", sa.Float, nullable=False),
+    sa.Column("centre", sa.Double, nullable=False),
+    sa.Column("lower", sa.Double, nullable=False),
+    sa.Column("upper", sa.Double, nullable=False),
     sa.Column("signal", sa.String),  # above_upper | below_lower, or null
     schema="marts",
 )
@@ -520,8 +520,8 @@ alerts = sa.Table(
     sa.Column("segment", sa.String, nullable=False),
     sa.Column("period_start", sa.Date, nullable=False),
     sa.Column("rule", sa.String, nullable=False),  # warning | escalation | control_limit
-    sa.Column("value", sa.Float, nullable=False),
-    sa.Column("limit_value", sa.Float, nullable=False),
+    sa.Column("value", sa.Double, nullable=False),
+    sa.Column("limit_value", sa.Double, nullable=False),
     sa.Column("owner", sa.String, nullable=False),
     sa.Column("detected_run_id", sa.String, nullable=False),
     _ts("detected_at", nullable=False),
@@ -581,6 +581,7 @@ def ensure_schema(engine: sa.Engine) -> None:
         metadata.create_all(conn, checkfirst=True)
         _add_new_columns(conn)
         _drop_embedded_keys(conn)
+        _widen_embedded_floats(conn)
 
 
 def _add_new_columns(conn: sa.Connection) -> None:
@@ -624,3 +625,22 @@ def _drop_embedded_keys(conn: sa.Connection) -> None:
         table.create(conn)
         conn.execute(sa.text(f"insert into {table.fullname} ({columns}) select {columns} from kept"))
         conn.execute(sa.text("drop table kept"))
+
+
+def _widen_embedded_floats(conn: sa.Connection) -> None:
+    """Hold as 8-byte doubles the real-number columns an older version created as DuckDB's
+    4-byte FLOAT, whose 24-bit mantissa kept about seven digits: an amount of 1,234,567.89
+    read back as 1,234,567.875. (On PostgreSQL they were double precision already.) The
+    values already stored keep that rounding until staging's next full build rewrites them."""
+    if not is_duckdb(conn):
+        return
+    rows = conn.execute(
+        sa.text(
+            "select table_schema, table_name, column_name from information_schema.columns "
+            "where data_type in ('FLOAT', 'REAL')"
+        )
+    )
+    narrow = {(r.table_schema, r.table_name, r.column_name) for r in rows}
+    for table in metadata.sorted_tables:
+        for column in [c for c in table.columns if (table.schema, table.name, c.name) in narrow]:
+            conn.execute(sa.text(f"alter table {table.fullname} alter column {column.name} type double"))

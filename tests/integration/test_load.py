@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import date
+from datetime import date, datetime
 
 import pandas as pd
 import pytest
@@ -11,9 +11,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateTable
 
+from revops.devtools.postgres import scratch_warehouse
 from revops.warehouse import get_engine, read_frame
 from revops.warehouse.engine import release_cached_blocks
-from revops.warehouse.load import append_frame, replace_rows
+from revops.warehouse.load import append_frame, read_arrow, replace_rows
 from revops.warehouse.schema import ensure_schema, opportunities, opportunity_stages, prospects, raw_records
 
 AWKWARD_TEXT = [
@@ -85,6 +86,37 @@ def test_a_missing_value_stays_apart_from_empty_text_and_from_the_null_marker(an
     assert [pd.isna(d) for d in back["close_date"]] == [True, False, True, True]
     assert pd.Timestamp(back["close_date"][1]).date() == date(2026, 11, 30)
     assert back["is_closed"].tolist() == [False, True, False, False]
+
+
+def test_read_arrow_gives_text_booleans_and_timestamps_back_as_written(any_warehouse_url):
+    engine = get_engine(any_warehouse_url)
+    with engine.begin() as conn:
+        append_frame(conn, raw_records, _records(AWKWARD_TEXT))
+    query = (
+        "select record_id, payload, is_deleted, "
+        "case when record_id <> 'id1' then batch_id end as batch_id, "
+        "case when record_id <> 'id1' then is_deleted end as maybe_deleted, "
+        "timestamp '2026-11-02 09:30:15.123456' as at "
+        "from raw.records where source = :source order by record_id"
+    )
+    with engine.connect() as conn:
+        table = read_arrow(conn, query, {"source": "salesforce"})
+        empty = read_arrow(conn, query, {"source": "it's nowhere"})
+    assert table.column("payload").to_pylist() == AWKWARD_TEXT
+    assert table.column("is_deleted").to_pylist() == [i % 2 == 0 for i in range(len(AWKWARD_TEXT))]
+    assert table.column("batch_id").to_pylist()[:3] == ["b1", None, "b1"]
+    assert table.column("maybe_deleted").to_pylist()[:3] == [True, None, True]
+    assert set(table.column("at").to_pylist()) == {datetime(2026, 11, 2, 9, 30, 15, 123456)}
+    assert empty.num_rows == 0 and empty.column_names == table.column_names
+
+
+def test_read_arrow_on_postgresql_refuses_a_type_it_does_not_read(tmp_path):
+    with (
+        scratch_warehouse("postgresql", tmp_path) as url,
+        get_engine(url).connect() as conn,
+        pytest.raises(TypeError, match="record_count"),
+    ):
+        read_arrow(conn, "select count(*) as record_count from raw.records")
 
 
 def test_missing_integers_stay_missing_and_a_slice_is_replaced_whole(any_warehouse_url):

@@ -104,13 +104,48 @@ def read_frame(
 
 def read_arrow(conn: sa.Connection, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
     """A large result of text, boolean and timestamp columns as an Arrow table: DuckDB hands
-    its columns over as they are, not as Python rows (6x faster on 165k raw records).
-    PostgreSQL's rows are converted. Only for those types: a DuckDB HUGEINT sum would arrive
-    as decimals where `read_frame` gives integers."""
+    its columns over as they are, not as Python rows (6x faster on 165k raw records), and
+    PostgreSQL sends them as CSV, which Arrow reads in C++. Only for those types: a DuckDB
+    HUGEINT sum would arrive as decimals where `read_frame` gives integers."""
     if not is_duckdb(conn):
-        return pa.Table.from_pandas(read_frame(conn, sql, params), preserve_index=False)
+        return _read_arrow_postgresql(conn, sql, params or {})
     result = conn.execute(sa.text(sql), dict(params or {}))
     try:
         return result.cursor.to_arrow_table()
     finally:
         result.close()
+
+
+# The PostgreSQL types `read_arrow` reads (by type oid), as Arrow types.
+_ARROW_TYPES = {16: pa.bool_(), 25: pa.string(), 1043: pa.string(), 1114: pa.timestamp("us")}
+
+
+def _read_arrow_postgresql(conn: sa.Connection, sql: str, params: Mapping[str, Any]) -> pa.Table:
+    """`COPY (query) TO STDOUT` as CSV, read by Arrow: at a million prospects, reading the raw
+    records as rows through psycopg2 into a frame was a third of a full build on PostgreSQL.
+    PostgreSQL quotes an empty string and leaves a null bare, and so Arrow reads them."""
+    statement = sa.text(sql).bindparams(**params)
+    query = str(statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    cursor = conn.connection.dbapi_connection.cursor()
+    cursor.execute(f"select * from ({query}) as result limit 0")
+    unreadable = [c.name for c in cursor.description if c.type_code not in _ARROW_TYPES]
+    if unreadable:
+        raise TypeError(f"read_arrow reads text, boolean and timestamp columns, not {unreadable}")
+    schema = pa.schema([(c.name, _ARROW_TYPES[c.type_code]) for c in cursor.description])
+    csv = io.BytesIO()
+    cursor.copy_expert(f"copy ({query}) to stdout with (format csv)", csv)
+    if not csv.getbuffer().nbytes:
+        return schema.empty_table()
+    csv.seek(0)
+    return pa_csv.read_csv(
+        csv,
+        read_options=pa_csv.ReadOptions(column_names=schema.names),
+        parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+        convert_options=pa_csv.ConvertOptions(
+            column_types=schema,
+            true_values=["t"],
+            false_values=["f"],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        ),
+    )

@@ -56,24 +56,25 @@ def test_text_comes_back_exactly_as_written(any_warehouse_url):
     assert back["is_deleted"].tolist() == expected["is_deleted"].tolist()
 
 
+def _opportunities(**columns: list) -> pd.DataFrame:
+    """Opportunities with the given columns (one list each, of one length); the required
+    columns the test does not give are filled in."""
+    rows = len(next(iter(columns.values())))
+    required = {"stage": "Demo", "is_closed": False, "is_won": False, "channel": "paid", "sub_channel": "ads"}
+    required |= {"is_from_converted_lead": False, "is_excluded": False}
+    return pd.DataFrame({"opportunity_id": [f"o{i}" for i in range(rows)], **required, **columns})
+
+
 def test_a_missing_value_stays_apart_from_empty_text_and_from_the_null_marker(any_warehouse_url):
     """COPY's CSV reads a bare empty field as null: every value must arrive quoted."""
     engine = get_engine(any_warehouse_url)
-    frame = pd.DataFrame(
-        {
-            "opportunity_id": ["o1", "o2", "o3", "o4"],
-            "prospect_id": [None, "", "\\N", "NULL"],
-            "created_at": [pd.NaT, pd.Timestamp("2026-11-02 09:30:15.123456"), pd.NaT, pd.NaT],
-            "close_date": [None, date(2026, 11, 30), None, None],
-            "stage": "Demo",
-            "is_closed": [False, True, False, False],
-            "is_won": False,
-            "amount": [float("nan"), 1234.5, 0.0, -0.25],
-            "channel": "paid",
-            "sub_channel": ['say "hi", then', "a\nb", "x", "y"],
-            "is_from_converted_lead": True,
-            "is_excluded": False,
-        }
+    frame = _opportunities(
+        prospect_id=[None, "", "\\N", "NULL"],
+        created_at=[pd.NaT, pd.Timestamp("2026-11-02 09:30:15.123456"), pd.NaT, pd.NaT],
+        close_date=[None, date(2026, 11, 30), None, None],
+        is_closed=[False, True, False, False],
+        amount=[float("nan"), 1234.5, 0.0, -0.25],
+        sub_channel=['say "hi", then', "a\nb", "x", "y"],
     )
     with engine.begin() as conn:
         append_frame(conn, opportunities, frame)
@@ -208,19 +209,7 @@ MONEY = [1234567.89, 98765432.1, 0.01, -1e-7]  # none of them a 4-byte float
 
 def test_amounts_and_kpi_values_keep_every_digit(any_warehouse_url):
     engine = get_engine(any_warehouse_url)
-    frame = pd.DataFrame(
-        {
-            "opportunity_id": [f"o{i}" for i in range(len(MONEY))],
-            "stage": "Won",
-            "is_closed": True,
-            "is_won": True,
-            "amount": MONEY,
-            "channel": "paid",
-            "sub_channel": "ads",
-            "is_from_converted_lead": False,
-            "is_excluded": False,
-        }
-    )
+    frame = _opportunities(amount=MONEY)
     with engine.begin() as conn:
         append_frame(conn, opportunities, frame)
     with engine.connect() as conn:

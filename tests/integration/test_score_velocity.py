@@ -300,12 +300,14 @@ def test_settings_come_from_the_configuration():
 
 
 def refreshed(engine, as_of, settings, full=False) -> tuple[int, list[pd.DataFrame]]:
-    """Refresh, then what it wrote: every score change, and velocity and trend as of `as_of`."""
+    """Refresh, then what it wrote: every score change, the hourly counts model-change
+    detection reads, and velocity and trend as of `as_of`."""
     summary = refresh_velocity(engine, as_of, settings, full=full)
     with engine.connect() as conn:
         changes = read_frame(conn, "select prospect_id, changed_at, delta, kind from marts.score_changes")
+        hours = read_frame(conn, "select hour, moved, arrived from marts.score_change_hours order by hour")
     changes = changes.sort_values(list(changes.columns), ignore_index=True)
-    return summary.changes_rebuilt_for, [changes, velocity(engine, as_of), trend(engine, as_of)]
+    return summary.changes_rebuilt_for, [changes, hours, velocity(engine, as_of), trend(engine, as_of)]
 
 
 def assert_daily_refresh_equals_full(engine, as_of, settings, rebuilt: int) -> None:
@@ -365,3 +367,28 @@ def test_a_daily_refresh_rebuilds_only_what_changed_and_equals_a_full_rebuild(en
     rules = (ConfiguredModelChange((T - 3 * DAYS).date(), "rules v2"),)
     assert_daily_refresh_equals_full(engine, T, replace(detecting, model_changes=rules), rebuilt=0)
     assert_daily_refresh_equals_full(engine, T, detecting, rebuilt=0)
+
+
+def test_hourly_counts_are_kept_up_to_date_and_rebuilt_where_missing(engine):
+    contacts = [f"C{i}" for i in range(4)]
+    add_prospects(engine, dict.fromkeys(contacts, T - 60 * DAYS))
+    snapshot(engine, T - 2 * DAYS, {c: 10.0 for c in contacts})
+    _, first = refreshed(engine, T - 2 * DAYS, SETTINGS)
+    # every contact arrived in the store's first hour (baselines): nothing moved yet
+    assert first[1][["moved", "arrived"]].to_dict("records") == [{"moved": 0, "arrived": 4}]
+
+    # C1 and C2 rise the next day: two moved in that hour, two days of counts after a daily refresh
+    snapshot(engine, T - 1 * DAYS, {**dict.fromkeys(contacts, 10.0), "C1": 15.0, "C2": 12.0})
+    _, daily = refreshed(engine, T - 1 * DAYS, SETTINGS)
+    assert daily[1][["moved", "arrived"]].to_dict("records") == [
+        {"moved": 0, "arrived": 4},
+        {"moved": 2, "arrived": 0},
+    ]
+
+    # a warehouse from before the counts were kept: the next refresh rebuilds the series whole
+    with engine.begin() as conn:
+        conn.execute(sa.text("delete from marts.score_change_hours"))
+    snapshot(engine, T, {**dict.fromkeys(contacts, 10.0), "C1": 15.0, "C2": 12.0, "C3": 11.0})
+    rebuilt, restored = refreshed(engine, T, SETTINGS)
+    assert rebuilt == 4
+    assert restored[1]["moved"].tolist() == [0, 2, 1]

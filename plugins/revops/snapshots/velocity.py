@@ -35,6 +35,7 @@ from revops.configuration import ConfigError, read_config
 from revops.warehouse.load import read_frame, replace_rows, replace_table
 from revops.warehouse.schema import (
     engagement_trend,
+    score_change_hours,
     score_change_runs,
     score_change_scope,
     score_change_sources,
@@ -267,20 +268,23 @@ where not exists (
 
 
 def update_score_changes(conn: sa.Connection, settings: VelocitySettings, full: bool = False) -> int:
-    """Bring `marts.score_changes` up to date; returns how many prospects' series it rebuilt.
+    """Bring `marts.score_changes` (and its hourly counts) up to date; returns how many
+    prospects' series it rebuilt.
 
     A daily snapshot moves a few percent of the scores, so only the prospects it (or a new
     staging build) touched are rebuilt, not a year of history. The whole series is rebuilt
-    with `full`, the first time, and when a snapshot the stored series covered was re-run or
-    removed since (a re-run rewrites intervals the store cannot tell apart afterwards)."""
-    covered = conn.execute(sa.select(sa.func.count()).select_from(score_change_runs)).scalar_one()
-    whole = full or not covered or conn.execute(sa.text(_COVERED_RUNS_REPLACED)).scalar_one() > 0
+    with `full`, the first time, when a snapshot the stored series covered was re-run or
+    removed since (a re-run rewrites intervals the store cannot tell apart afterwards), and
+    when the series has no hourly counts yet (a warehouse from before they were kept)."""
+    whole = full or _needs_whole_rebuild(conn)
     if whole:
-        for table in (score_changes, score_change_sources, score_change_runs):
+        for table in (score_changes, score_change_sources, score_change_runs, score_change_hours):
             conn.execute(table.delete())
     conn.execute(score_change_scope.delete())
     everyone = f"insert into marts.score_change_scope (prospect_id, source, object, record_id) {_CHOSEN}"
     conn.execute(sa.text(everyone if whole else _SCOPE), {"prefer_source": settings.prefer_source})
+    if not whole:
+        _count_hours(conn, sign=-1)  # what the rebuilt prospects' old changes counted
     in_scope = "prospect_id in (select prospect_id from marts.score_change_scope)"
     conn.execute(sa.text(f"delete from marts.score_changes where {in_scope}"))
     conn.execute(sa.text(f"delete from marts.score_change_sources where {in_scope}"))
@@ -292,6 +296,7 @@ def update_score_changes(conn: sa.Connection, settings: VelocitySettings, full: 
         )
     )
     conn.execute(sa.text(_SCORE_CHANGES))
+    _count_hours(conn, sign=1, everyone=whole)
     conn.execute(score_change_runs.delete())
     conn.execute(
         sa.text(
@@ -304,22 +309,49 @@ def update_score_changes(conn: sa.Connection, settings: VelocitySettings, full: 
     return rebuilt
 
 
-_MOVED_PER_HOUR = """
-select hour, count(distinct prospect_id) as moved from (
+def _needs_whole_rebuild(conn: sa.Connection) -> bool:
+    covered = conn.execute(sa.select(sa.func.count()).select_from(score_change_runs)).scalar_one()
+    if not covered or conn.execute(sa.text(_COVERED_RUNS_REPLACED)).scalar_one() > 0:
+        return True
+    uncounted = (
+        "select not exists (select 1 from marts.score_change_hours)"
+        " and exists (select 1 from marts.score_changes)"
+    )
+    return bool(conn.execute(sa.text(uncounted)).scalar_one())
+
+
+# Each prospect's moves (a change after its first; a baseline is no move) and its arrival
+# (its first change), counted per hour. A prospect counts once per hour, so the counts of
+# all prospects are the sums of each one's.
+_HOUR_COUNTS = """
+select hour,
+       -- a change labelled 'model' by an earlier refresh still moved: detection must find it again
+       cast(count(distinct case when kind <> 'baseline' and nth > 1 then prospect_id end) as integer)
+           as moved,
+       cast(sum(case when nth = 1 then 1 else 0 end) as integer) as arrived
+from (
     select prospect_id, date_trunc('hour', changed_at) as hour, kind,
            row_number() over (partition by prospect_id order by changed_at) as nth
     from marts.score_changes
+    {only_scope}
 ) numbered
-where kind <> 'baseline' and nth > 1  -- a prospect's arrival is no re-scoring
--- (a change labelled 'model' by an earlier refresh still moved: detection must find it again)
 group by hour
 """
 
-_ARRIVALS_PER_HOUR = """
-select date_trunc('hour', first_at) as hour, count(*) as arrived
-from (select prospect_id, min(changed_at) as first_at from marts.score_changes group by prospect_id) firsts
-group by date_trunc('hour', first_at)
-"""
+
+def _count_hours(conn: sa.Connection, sign: int, everyone: bool = False) -> None:
+    """Add (sign 1) or take away (-1) the hourly counts of the prospects in scope (`everyone`:
+    of every prospect, reading no scope). The stored counts are a few thousand rows: read,
+    summed and written back whole."""
+    only_scope = "" if everyone else "where prospect_id in (select prospect_id from marts.score_change_scope)"
+    counted = read_frame(conn, _HOUR_COUNTS.format(only_scope=only_scope))
+    stored = read_frame(conn, sa.select(score_change_hours))
+    counted[["moved", "arrived"]] *= sign
+    totals = pd.concat([stored, counted]).groupby("hour", as_index=False)[["moved", "arrived"]].sum()
+    totals = totals[(totals["moved"] != 0) | (totals["arrived"] != 0)]
+    if (totals[["moved", "arrived"]] < 0).to_numpy().any():
+        raise RuntimeError("score change hour counts went negative: rebuild with full=True")
+    replace_table(conn, score_change_hours, totals.astype({"moved": "int64", "arrived": "int64"}))
 
 
 def mark_model_changes(conn: sa.Connection, settings: VelocitySettings) -> pd.DataFrame:
@@ -354,8 +386,9 @@ def detect_model_changes(
     conn: sa.Connection, settings: VelocitySettings, known: pd.DataFrame
 ) -> pd.DataFrame:
     """Hours in which more than `detect_share` of the prospects already scored moved at once."""
-    moved = read_frame(conn, _MOVED_PER_HOUR)
-    arrivals = read_frame(conn, _ARRIVALS_PER_HOUR).sort_values("hour")
+    hours = read_frame(conn, sa.select(score_change_hours).order_by(score_change_hours.c.hour))
+    moved = hours.loc[hours["moved"] > 0, ["hour", "moved"]].reset_index(drop=True)
+    arrivals = hours.loc[hours["arrived"] > 0, ["hour", "arrived"]]
     if moved.empty:
         return known.iloc[0:0]
     arrived_by = arrivals["arrived"].cumsum().to_numpy()

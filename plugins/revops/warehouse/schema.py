@@ -274,6 +274,19 @@ score_change_runs = sa.Table(
     schema="marts",
 )
 
+# Per hour, how many prospects' scores moved (a change after their first) and how many
+# arrived (their first change), over all of `score_changes`: what model-change detection
+# reads. A refresh adds and takes away the counts of the prospects it rebuilds, so a daily
+# refresh does not read every change again (`velocity.update_score_changes`).
+score_change_hours = sa.Table(
+    "score_change_hours",
+    metadata,
+    _ts("hour", nullable=False),
+    sa.Column("moved", sa.Integer, nullable=False),
+    sa.Column("arrived", sa.Integer, nullable=False),
+    schema="marts",
+)
+
 # A work table, empty between refreshes: the prospects whose changes a refresh rebuilds, with
 # the record now chosen for each (null where none is any more).
 score_change_scope = sa.Table(

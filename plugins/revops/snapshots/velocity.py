@@ -215,13 +215,10 @@ from rescoped r
 left join chosen c on c.prospect_id = r.prospect_id
 """
 
+# The change series of the prospects `{chosen}` lists, with their records.
 _SCORE_CHANGES = """
 insert into marts.score_changes (prospect_id, changed_at, delta, kind)
-with chosen as (
-    select prospect_id, source, object, record_id
-    from marts.score_change_scope
-    where record_id is not null
-),
+with chosen as ({chosen}),
 first_snapshots as (
     select source, object, min(snapshot_at) as first_snapshot_at
     from snapshots.snapshot_runs group by source, object
@@ -277,26 +274,7 @@ def update_score_changes(conn: sa.Connection, settings: VelocitySettings, full: 
     removed since (a re-run rewrites intervals the store cannot tell apart afterwards), and
     when the series has no hourly counts yet (a warehouse from before they were kept)."""
     whole = full or _needs_whole_rebuild(conn)
-    if whole:
-        for table in (score_changes, score_change_sources, score_change_runs, score_change_hours):
-            conn.execute(table.delete())
-    conn.execute(score_change_scope.delete())
-    everyone = f"insert into marts.score_change_scope (prospect_id, source, object, record_id) {_CHOSEN}"
-    conn.execute(sa.text(everyone if whole else _SCOPE), {"prefer_source": settings.prefer_source})
-    if not whole:
-        _count_hours(conn, sign=-1)  # what the rebuilt prospects' old changes counted
-    in_scope = "prospect_id in (select prospect_id from marts.score_change_scope)"
-    conn.execute(sa.text(f"delete from marts.score_changes where {in_scope}"))
-    conn.execute(sa.text(f"delete from marts.score_change_sources where {in_scope}"))
-    conn.execute(
-        sa.text(
-            "insert into marts.score_change_sources (prospect_id, source, object, record_id) "
-            "select prospect_id, source, object, record_id from marts.score_change_scope "
-            "where record_id is not null"
-        )
-    )
-    conn.execute(sa.text(_SCORE_CHANGES))
-    _count_hours(conn, sign=1, everyone=whole)
+    rebuilt = _rebuild_everyone(conn, settings) if whole else _rebuild_scope(conn, settings)
     conn.execute(score_change_runs.delete())
     conn.execute(
         sa.text(
@@ -304,6 +282,39 @@ def update_score_changes(conn: sa.Connection, settings: VelocitySettings, full: 
             "select source, object, snapshot_at, recorded_at from snapshots.snapshot_runs"
         )
     )
+    return rebuilt
+
+
+# The chosen record of every prospect, and of the prospects in scope (none where none is now).
+_SOURCES = "select prospect_id, source, object, record_id from marts.score_change_sources"
+_SCOPE_CHOSEN = (
+    "select prospect_id, source, object, record_id from marts.score_change_scope where record_id is not null"
+)
+_INSERT_SOURCES = "insert into marts.score_change_sources (prospect_id, source, object, record_id) "
+
+
+def _rebuild_everyone(conn: sa.Connection, settings: VelocitySettings) -> int:
+    """Every prospect's series from its chosen record, written straight to the sources (no
+    scope table: at a million prospects, writing one cost a second)."""
+    for table in (score_changes, score_change_sources, score_change_runs, score_change_hours):
+        conn.execute(table.delete())
+    conn.execute(sa.text(_INSERT_SOURCES + _CHOSEN), {"prefer_source": settings.prefer_source})
+    conn.execute(sa.text(_SCORE_CHANGES.format(chosen=_SOURCES)))
+    _count_hours(conn, sign=1, everyone=True)
+    return conn.execute(sa.select(sa.func.count()).select_from(score_change_sources)).scalar_one()
+
+
+def _rebuild_scope(conn: sa.Connection, settings: VelocitySettings) -> int:
+    """The series of the prospects whose chosen record, or its intervals, changed (`_SCOPE`)."""
+    conn.execute(score_change_scope.delete())
+    conn.execute(sa.text(_SCOPE), {"prefer_source": settings.prefer_source})
+    _count_hours(conn, sign=-1)  # what the rebuilt prospects' old changes counted
+    in_scope = "prospect_id in (select prospect_id from marts.score_change_scope)"
+    conn.execute(sa.text(f"delete from marts.score_changes where {in_scope}"))
+    conn.execute(sa.text(f"delete from marts.score_change_sources where {in_scope}"))
+    conn.execute(sa.text(_INSERT_SOURCES + _SCOPE_CHOSEN))
+    conn.execute(sa.text(_SCORE_CHANGES.format(chosen=_SCOPE_CHOSEN)))
+    _count_hours(conn, sign=1)
     rebuilt = conn.execute(sa.select(sa.func.count()).select_from(score_change_scope)).scalar_one()
     conn.execute(score_change_scope.delete())
     return rebuilt

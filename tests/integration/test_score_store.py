@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -167,3 +169,23 @@ def test_rerunning_the_first_snapshot_backfills_once(engine):
         ("A", 7, DAY1 - timedelta(days=5), DAY1, "history"),
         ("A", 9, DAY1, None, "snapshot"),
     ]
+
+
+def test_a_pull_with_a_repeated_record_is_refused(engine):
+    pull = ScoreCapture(
+        "salesforce", "Lead", DAY1, pd.DataFrame({"record_id": ["A", "B", "A"], "score": [1, 2, 3]})
+    )
+    with pytest.raises(ValueError, match=r"2 rows for repeated record ids \(e.g. A\)"):
+        apply_snapshot(engine, pull, "run-1")
+    assert intervals(engine) == []
+
+
+def test_the_content_digest_is_of_the_ids_in_order_and_their_scores(engine):
+    # by hand: ids sorted (A, B, C) as Arrow large strings (offsets 0 1 2 3, characters
+    # "ABC"), then their scores as 8-byte floats in that order; "x" is no number (NaN)
+    offsets = np.array([0, 1, 2, 3], dtype=np.int64).tobytes()
+    scores = np.array([10.0, np.nan, 30.0]).tobytes()
+    expected = hashlib.sha256(offsets + b"ABC" + scores).hexdigest()
+
+    result = apply_snapshot(engine, capture(DAY1, {"C": 30, "A": 10, "B": "x"}), "run-1")
+    assert result.content_sha256 == expected

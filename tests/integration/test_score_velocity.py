@@ -111,6 +111,10 @@ def test_seven_day_change_window_and_unknown_history(engine):
     assert rows.loc["B", "change_7d"] == -6
     assert rows.loc["C", "change_7d"] == 15  # new this week: its whole score arrived in the window
     assert list(rows["score"]) == [50, 44, 15]
+    # first scored: from field history (A, B) or its first snapshot (C); history is known
+    # throughout for A and B, so neither has a baseline
+    assert list(rows["scored_since"]) == [T - 30 * DAYS, T - 30 * DAYS, T - 2 * DAYS]
+    assert rows["known_since"].isna().all()
 
 
 def test_change_before_the_store_began_is_unknown_not_zero(engine):
@@ -126,6 +130,7 @@ def test_change_before_the_store_began_is_unknown_not_zero(engine):
     assert pd.isna(now["change_14d"])  # the window starts before the store knew the score
     assert pd.isna(earlier["change_7d"])  # (T-11d, T-4d] starts before the baseline too
     assert earlier["score"] == 40
+    assert now["known_since"] == now["scored_since"] == T - 10 * DAYS  # the baseline
 
 
 def test_a_score_gone_upstream_falls_to_zero_and_returns_from_zero(engine):
@@ -175,6 +180,24 @@ def test_four_week_moving_average_leaves_out_new_prospects(engine):
     assert list(weeks["surging_prospects"]) == [0, 1, 0, 2]
     assert summary.surging_prospects == 2
     assert summary.moving_average_4w == pytest.approx(73 / 12)
+
+
+def test_a_long_known_prospect_first_scored_this_week_is_no_rise(engine):
+    # A is scored from the store's first snapshot (T-30d); B, created as long ago, first gets
+    # a score this week: its 30 points are its arrival, not a surge, and it is not yet
+    # established (scored by the week's start) for the week's average
+    add_prospects(engine, {"A": T - 60 * DAYS, "B": T - 60 * DAYS})
+    snapshot(engine, T - 30 * DAYS, {"A": 10.0})
+    snapshot(engine, T - 2 * DAYS, {"A": 10.0, "B": 30.0})
+    refresh_velocity(engine, T, SETTINGS)
+
+    this_week = trend(engine).iloc[-1]
+    assert (this_week["eligible_prospects"], this_week["net_change"], this_week["surging_prospects"]) == (
+        1,
+        0,
+        0,
+    )
+    assert velocity(engine).loc["B", "change_7d"] == 30  # its own velocity still shows the arrival
 
 
 def test_decay_is_a_derived_score(engine):

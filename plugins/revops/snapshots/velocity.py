@@ -427,10 +427,11 @@ def detect_model_changes(
 _VELOCITY = """
 insert into marts.score_velocity
     (as_of, prospect_id, score, change_7d, change_14d, model_change_points_14d,
-     decayed_score, last_increase_at, created_at)
+     decayed_score, last_increase_at, created_at, scored_since, known_since)
 with profile as (
     select prospect_id,
            sum(delta) as score,
+           min(changed_at) as scored_since,
            max(case when kind = 'baseline' then changed_at end) as known_since,
            sum(case when kind = 'interest' and changed_at > :week_ago then delta else 0 end)
                as interest_7d,
@@ -452,7 +453,7 @@ select :as_of, f.prospect_id, f.score,
                floor(extract(epoch from (:as_of - coalesce(f.last_increase_at, f.known_since))) / 604800)
                - :grace_weeks, 0),
            0) end,
-       f.last_increase_at, p.created_at
+       f.last_increase_at, p.created_at, f.scored_since, f.known_since
 from profile f
 join staging.prospects p on p.prospect_id = f.prospect_id
 """
@@ -480,22 +481,19 @@ def compute_velocity(conn: sa.Connection, as_of: datetime, settings: VelocitySet
 # - existing (surges): created, scored and known by the week's start, so its arrival points
 #   are never read as a rise.
 _TREND_BOUNDS = """
-with profile as (
+with ages as (
     select prospect_id,
-           extract(epoch from (:as_of - min(changed_at))) / 604800 as scored_age,
-           extract(epoch from (:as_of - max(case when kind = 'baseline' then changed_at end))) / 604800
-               as known_age
-    from marts.score_changes
-    where changed_at <= :as_of
-    group by prospect_id
+           extract(epoch from (:as_of - created_at)) / 604800 as created_age,
+           extract(epoch from (:as_of - scored_since)) / 604800 as scored_age,
+           extract(epoch from (:as_of - known_since)) / 604800 as known_age
+    from marts.score_velocity
+    where as_of = :as_of  -- written just before, from the same changes
 )
-select f.prospect_id,
-       floor(least(extract(epoch from (:as_of - p.created_at)) / 604800 - :new_weeks,
-                   f.scored_age - 1, coalesce(f.known_age, 1e9) - 1)) as last_established_week,
-       floor(least(extract(epoch from (:as_of - p.created_at)) / 604800 - 1,
-                   f.scored_age - 1, coalesce(f.known_age, 1e9) - 1)) as last_existing_week
-from profile f
-join staging.prospects p on p.prospect_id = f.prospect_id
+select prospect_id,
+       floor(least(created_age - :new_weeks, scored_age - 1, coalesce(known_age, 1e9) - 1))
+           as last_established_week,
+       floor(least(created_age - 1, scored_age - 1, coalesce(known_age, 1e9) - 1)) as last_existing_week
+from ages
 """
 
 _TREND = f"""

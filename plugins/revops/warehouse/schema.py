@@ -311,6 +311,8 @@ score_velocity = sa.Table(
     sa.Column("decayed_score", sa.Double),  # derived; the source score is never overwritten
     _ts("last_increase_at"),
     _ts("created_at", nullable=False),
+    _ts("scored_since"),  # the prospect's first score change
+    _ts("known_since"),  # its baseline: history before it is unknown (null: none)
     schema="marts",
 )
 

@@ -191,9 +191,6 @@ def _same_object(table: sa.Table, capture: ScoreCapture):
 
 def _normalised(scores: pd.DataFrame) -> pd.DataFrame:
     scores = scores[["record_id", "score"]].astype({"record_id": "string"})
-    ids = pa.array(scores["record_id"])
-    if pc.count_distinct(ids, mode="all").as_py() == len(ids):  # 10x faster than `duplicated`
-        return scores.reset_index(drop=True)
     duplicated = scores["record_id"].duplicated(keep=False)
     if duplicated.any():
         raise ValueError(

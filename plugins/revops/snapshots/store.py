@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from revops.reconcile.parsing import parse_numbers
+from revops.warehouse.engine import refresh_statistics
 from revops.warehouse.load import append_frame, read_frame
 from revops.warehouse.schema import quarantine, score_capture, score_intervals, snapshot_runs
 
@@ -139,8 +140,14 @@ def _write_changes(
     key = {"source": capture.source, "object": capture.object, "at": capture.snapshot_at}
     conn.execute(score_capture.delete())
     append_frame(conn, score_capture, pd.DataFrame({"record_id": record_ids, "score": scores, "keep": keep}))
+    # PostgreSQL plans these with nested loops over tables it takes for a row or two: the
+    # pull, emptied after every snapshot, and a store without statistics yet (at 100k leads,
+    # minutes per statement). The store's are refreshed after it grew, for the next snapshot:
+    # an empty store analysed looks empty to the plan that fills it.
+    refresh_statistics(conn, score_capture)
     conn.execute(sa.text(_CLOSE_CHANGED), key)
     conn.execute(sa.text(_OPEN_NEW), key)
+    refresh_statistics(conn, score_intervals)
     conn.execute(score_capture.delete())
     opened, gone = conn.execute(sa.text(_COUNT_CHANGES), key).one()
     return opened, gone

@@ -73,6 +73,18 @@ def share_lock(conn: sa.Connection, name: str) -> None:
         conn.execute(sa.text("select pg_advisory_xact_lock_shared(hashtext(:name))"), {"name": name})
 
 
+def refresh_statistics(conn: sa.Connection, *tables: sa.Table) -> None:
+    """On PostgreSQL, ANALYZE these tables within `conn`'s transaction, so the planner sees
+    the rows just written before the next statement reads them. Without statistics it takes a
+    fresh or refilled table for a row or two and plans nested loops over it; autovacuum comes
+    later, if it is on, and never sees a table filled and emptied in one transaction. DuckDB
+    keeps its own statistics up to date: nothing to do."""
+    if is_duckdb(conn):
+        return
+    for table in tables:
+        conn.execute(sa.text(f"analyze {table.fullname}"))
+
+
 def release_cached_blocks(conn: sa.Connection) -> None:
     """Hand back the memory DuckDB keeps as a cache of the blocks it has read, before work
     outside it needs that memory: a full build's typing of raw, 0.6 GiB at a million leads.

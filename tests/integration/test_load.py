@@ -242,6 +242,25 @@ def test_an_older_embedded_warehouse_widens_its_floats_and_keeps_the_values(ware
     assert narrow_anywhere == []
 
 
+def test_an_older_postgresql_warehouse_gets_the_indexes_a_newer_version_declares(tmp_path):
+    index = "select indexname from pg_indexes where schemaname = 'marts' and tablename = 'score_velocity'"
+    with scratch_warehouse("postgresql", tmp_path) as url:
+        engine = get_engine(url)
+        with engine.begin() as conn:  # as an older version created it
+            conn.execute(sa.text("drop index marts.ix_score_velocity_as_of"))
+            assert conn.execute(sa.text(index)).all() == []
+        ensure_schema(engine)
+        ensure_schema(engine)  # once there, it is left alone
+        with engine.connect() as conn:
+            assert conn.execute(sa.text(index)).scalars().all() == ["ix_score_velocity_as_of"]
+
+
+def test_the_embedded_warehouse_declares_no_index(warehouse_url):
+    engine = get_engine(warehouse_url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("select index_name from duckdb_indexes()")).all() == []
+
+
 def test_releasing_duckdbs_cached_blocks_frees_them_and_keeps_the_limit_and_the_data(warehouse_url):
     engine = get_engine(warehouse_url)
     payloads = [f"{i:07d} {hashlib.sha256(str(i).encode()).hexdigest()}" for i in range(100_000)]

@@ -141,3 +141,10 @@ def record_build(
     reads the newest build's id and data cut-off."""
     row = {"build_id": build_id, "data_cutoff": data_cutoff, "batch_ids": "[]", "summary": "{}"}
     append_frame(conn, builds, pd.DataFrame([{**row, "built_at": built_at or data_cutoff}]))
+
+
+def row_estimate(conn: sa.Connection, table: str) -> float:
+    """PostgreSQL's row count estimate for a table (`reltuples`): -1 until it is analysed, and
+    the exact count once analysed while smaller than ANALYZE's sample."""
+    estimate = "select reltuples from pg_class where oid = cast(:name as regclass)"
+    return conn.execute(sa.text(estimate), {"name": table}).scalar_one()

@@ -21,6 +21,7 @@ from revops.snapshots.store import (
 )
 from revops.warehouse import get_engine
 from revops.warehouse.load import read_frame
+from tests.helpers import row_estimate
 
 DAY1, DAY2, DAY3, DAY4 = (datetime(2026, 3, d) for d in (1, 2, 3, 4))
 
@@ -197,13 +198,12 @@ def test_on_postgresql_each_snapshot_is_planned_with_statistics(tmp_path):
     (minutes per snapshot at 100k leads). After a snapshot, both show their real sizes."""
     from revops.devtools.postgres import scratch_warehouse
 
-    estimate = "select reltuples from pg_class where oid = cast(:name as regclass)"
     with scratch_warehouse("postgresql", tmp_path) as url:
         engine = get_engine(url)
         apply_snapshot(engine, capture(DAY1, {f"R{i}": i for i in range(300)}), "run-1")
         apply_snapshot(engine, capture(DAY2, {f"R{i}": i + (i % 3 == 0) for i in range(300)}), "run-2")
         with engine.connect() as conn:
-            pulled = conn.execute(sa.text(estimate), {"name": "snapshots.score_capture"}).scalar_one()
-            stored = conn.execute(sa.text(estimate), {"name": "snapshots.score_intervals"}).scalar_one()
+            pulled = row_estimate(conn, "snapshots.score_capture")
+            stored = row_estimate(conn, "snapshots.score_intervals")
     assert pulled == 300  # analysed while it held the second pull
     assert stored == 300 + 100  # every record's first score, and a third of them changed

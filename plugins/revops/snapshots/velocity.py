@@ -291,6 +291,7 @@ _SCOPE_CHOSEN = (
     "select prospect_id, source, object, record_id from marts.score_change_scope where record_id is not null"
 )
 _INSERT_SOURCES = "insert into marts.score_change_sources (prospect_id, source, object, record_id) "
+_IN_SCOPE = "prospect_id in (select prospect_id from marts.score_change_scope)"
 
 
 def _rebuild_everyone(conn: sa.Connection, settings: VelocitySettings) -> int:
@@ -309,9 +310,8 @@ def _rebuild_scope(conn: sa.Connection, settings: VelocitySettings) -> int:
     conn.execute(score_change_scope.delete())
     conn.execute(sa.text(_SCOPE), {"prefer_source": settings.prefer_source})
     _count_hours(conn, sign=-1)  # what the rebuilt prospects' old changes counted
-    in_scope = "prospect_id in (select prospect_id from marts.score_change_scope)"
-    conn.execute(sa.text(f"delete from marts.score_changes where {in_scope}"))
-    conn.execute(sa.text(f"delete from marts.score_change_sources where {in_scope}"))
+    conn.execute(sa.text(f"delete from marts.score_changes where {_IN_SCOPE}"))
+    conn.execute(sa.text(f"delete from marts.score_change_sources where {_IN_SCOPE}"))
     conn.execute(sa.text(_INSERT_SOURCES + _SCOPE_CHOSEN))
     conn.execute(sa.text(_SCORE_CHANGES.format(chosen=_SCOPE_CHOSEN)))
     _count_hours(conn, sign=1)
@@ -354,7 +354,7 @@ def _count_hours(conn: sa.Connection, sign: int, everyone: bool = False) -> None
     """Add (sign 1) or take away (-1) the hourly counts of the prospects in scope (`everyone`:
     of every prospect, reading no scope). The stored counts are a few thousand rows: read,
     summed and written back whole."""
-    only_scope = "" if everyone else "where prospect_id in (select prospect_id from marts.score_change_scope)"
+    only_scope = "" if everyone else f"where {_IN_SCOPE}"
     counted = read_frame(conn, _HOUR_COUNTS.format(only_scope=only_scope))
     stored = read_frame(conn, sa.select(score_change_hours))
     counted[["moved", "arrived"]] *= sign

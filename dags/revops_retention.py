@@ -1,8 +1,9 @@
 """
 ### Retention
-Purges raw extract batches older than `raw_extract_days` (`include/config/retention.yaml`),
-except the batches of today's staging build and those any scorecard sent within
-`reproducible_days` needs to be reproduced. Older scorecards that lose their batches are
+Purges raw extract batches older than `raw_extract_days` and days of score velocity older
+than `score_velocity_days` (`include/config/retention.yaml`), except today's (the newest
+staging build's batches, the newest velocity day) and what any scorecard sent within
+`reproducible_days` needs to be reproduced. Older scorecards that lose their inputs are
 named in a `retention` ledger entry as no longer reproducible. Daily, after midnight UTC.
 """
 
@@ -23,12 +24,12 @@ from revops.settings import WAREHOUSE_POOL
 )
 def revops_retention():
     @task(pool=WAREHOUSE_POOL)
-    def purge_raw_extracts(run_id=None, dag=None, data_interval_end=None):
+    def apply_retention(run_id=None, dag=None, data_interval_end=None):
         from revops import pipeline
 
         return pipeline.apply_retention(run_id, dag.dag_id, data_interval_end)
 
-    purge_raw_extracts()
+    apply_retention()
 
 
 revops_retention()

@@ -421,3 +421,28 @@ def test_a_past_scorecard_reproduces_byte_for_byte_after_new_data_and_a_new_kpi_
         today = build_view(conn, audience, week, entry["run_id"])
     assert today.build_id != entry["details"]["build_id"]
     assert today.results_sha256 != entry["details"]["kpi_results"]["sha256"]
+
+
+def test_the_retention_dag_keeps_what_the_delivered_scorecards_need(pipeline_run, small_world):
+    """Run last: it may purge. Nothing the pipeline wrote is past retention yet, so the run
+    purges nothing and says so in its ledger entry."""
+    with get_engine().connect() as conn:
+        days_before = read_frame(conn, "select distinct as_of from marts.score_velocity")
+    run_id = run_dag("revops_retention", small_world.config.as_of)
+    with get_engine().connect() as conn:
+        (details,) = (
+            json.loads(row.details)
+            for row in conn.execute(
+                sa.text("select details from audit.run_ledger where kind = 'retention' and run_id = :r"),
+                {"r": run_id},
+            )
+        )
+        days_after = read_frame(conn, "select distinct as_of from marts.score_velocity")
+    assert details["policy"] == {
+        "raw_extract_days": 400,
+        "score_velocity_days": 100,
+        "reproducible_days": 730,
+    }
+    assert details["purged_batches"] == [] and details["purged_velocity_days"] == []
+    assert details["no_longer_reproducible"] == []
+    assert len(days_before) >= 1 and set(days_after["as_of"]) == set(days_before["as_of"])

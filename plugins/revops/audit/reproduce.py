@@ -66,8 +66,8 @@ def reproduce(engine: sa.Engine, entry_id: str, scratch_url: str) -> Reproductio
         purge = purged_by(conn, entry["entry_id"])
     if purge:
         raise NotReproducibleError(
-            f"entry {entry['entry_id']} is no longer reproducible: retention purged its raw batches "
-            f"(ledger entry {purge['sequence']}, as of {purge['as_of']})"
+            f"entry {entry['entry_id']} is no longer reproducible: retention purged its "
+            f"{' and '.join(purge['lost'])} (ledger entry {purge['sequence']}, as of {purge['as_of']})"
         )
     details = json.loads(entry["details"])
     scratch = get_engine(scratch_url)

@@ -126,14 +126,14 @@ def _read_arrow_postgresql(conn: sa.Connection, sql: str, params: Mapping[str, A
     PostgreSQL quotes an empty string and leaves a null bare, and so Arrow reads them."""
     statement = sa.text(sql).bindparams(**params)
     query = str(statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    cursor = conn.connection.dbapi_connection.cursor()
-    cursor.execute(f"select * from ({query}) as result limit 0")
-    unreadable = [c.name for c in cursor.description if c.type_code not in _ARROW_TYPES]
-    if unreadable:
-        raise TypeError(f"read_arrow reads text, boolean and timestamp columns, not {unreadable}")
-    schema = pa.schema([(c.name, _ARROW_TYPES[c.type_code]) for c in cursor.description])
     csv = io.BytesIO()
-    cursor.copy_expert(f"copy ({query}) to stdout with (format csv)", csv)
+    with conn.connection.dbapi_connection.cursor() as cursor:
+        cursor.execute(f"select * from ({query}) as result limit 0")
+        unreadable = [c.name for c in cursor.description if c.type_code not in _ARROW_TYPES]
+        if unreadable:
+            raise TypeError(f"read_arrow reads text, boolean and timestamp columns, not {unreadable}")
+        schema = pa.schema([(c.name, _ARROW_TYPES[c.type_code]) for c in cursor.description])
+        cursor.copy_expert(f"copy ({query}) to stdout with (format csv)", csv)
     if not csv.getbuffer().nbytes:
         return schema.empty_table()
     csv.seek(0)

@@ -1,10 +1,11 @@
 from datetime import datetime
 
 import pandas as pd
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from revops.reconcile.timeline import TIMELINE_COLUMNS, flagged_in_order
+from revops.reconcile.timeline import TIMELINE_COLUMNS, flagged_in_order, initial_statuses
 
 STAGE_ORDER = ["created", "mql", "sal", "sql", "opportunity", "won", "lost"]
 KEYS = ["prospect_id", "cycle", "entered_at", "stage", "record_id"]
@@ -79,3 +80,41 @@ def test_a_stage_entered_before_an_earlier_one_is_flagged_and_creation_never_is(
         ["created", ""],
         ["mql", "re_entered"],
     ]
+
+
+def _status_changes(rows: list[tuple[str, str, str, datetime]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "Id": f"h{n}",
+                "LeadId": lead,
+                "Field": "Status",
+                "OldValue": old,
+                "NewValue": new,
+                "CreatedDate": at,
+            }
+            for n, (lead, old, new, at) in enumerate(rows)
+        ],
+        columns=["Id", "LeadId", "Field", "OldValue", "NewValue", "CreatedDate"],
+    )
+
+
+def test_a_leads_first_status_is_the_root_of_its_status_chain_else_its_current_one():
+    leads = pd.DataFrame({"Id": ["L1", "L2"], "Status": ["Qualified", "Open"]}, dtype="str")
+    # L1 went New -> Working -> Qualified; the Working row is back-dated before the New one.
+    history = _status_changes(
+        [
+            ("L1", "Working", "Qualified", datetime(2026, 1, 3)),
+            ("L1", "New", "Working", datetime(2026, 1, 2)),
+            ("L1", "Working", "Working", datetime(2026, 1, 1)),  # reached: not a root
+        ]
+    )
+    assert initial_statuses(leads, history).to_list() == ["New", "Open"]
+
+
+@pytest.mark.filterwarnings("error")
+def test_leads_without_status_history_keep_their_current_status_and_its_type():
+    """An incremental build's scope often holds no status change at all."""
+    leads = pd.DataFrame({"Id": ["L1", "L2"], "Status": ["Qualified", "Open"]}, dtype="str")
+    first = initial_statuses(leads, _status_changes([]))
+    assert first.to_list() == ["Qualified", "Open"] and first.dtype == leads["Status"].dtype

@@ -44,7 +44,8 @@ def initial_statuses(leads: pd.DataFrame, lead_history: pd.DataFrame) -> pd.Seri
     )
     roots = changes[is_root]
     first_old = roots.sort_values(["LeadId", "CreatedDate", "Id"]).groupby("LeadId")["OldValue"].first()
-    return leads["Id"].map(first_old).fillna(leads["Status"])
+    first = leads["Id"].map(first_old)  # float NaN throughout when no lead has a chain
+    return leads["Status"].mask(first.notna(), first)
 
 
 def build_timeline(

@@ -23,6 +23,7 @@ staging layer with a full build of the same raw layer, table by table.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -30,9 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from revops.reconcile.frames import is_in
 from revops.reconcile.records import SPECS, TypedObjects
 from revops.warehouse import read_frame
 from revops.warehouse.load import append_frame, read_arrow, replace_table
@@ -231,17 +233,22 @@ def close_scope(
     """Grow the scope until it is closed under the cross-record rules (module docstring).
 
     `changed`: the records the new batches hold; `new_identities`: the changed leads and
-    contacts as those batches have them, with prospect ids and name keys by the rules."""
-    old = read_arrow(conn, IDENTITY_FACTS_SQL).to_pandas()
-    new = new_identities.assign(is_emailed=new_identities["email_normalized"].notna())[old.columns]
-    old["key"], new["key"] = _record_keys(old), _record_keys(new)
+    contacts as those batches have them, with prospect ids and name keys by the rules.
+    The identity facts (1.4M rows at 1M prospects) stay in Arrow: filtering them as frames,
+    each round, was 1.7 s of a 6.5 s daily build."""
+    old = _with_keys(read_arrow(conn, IDENTITY_FACTS_SQL))
+    fact_schema = old.schema.remove(old.schema.get_field_index("key"))
+    new_facts = new_identities.assign(is_emailed=new_identities["email_normalized"].notna())
+    new = _with_keys(pa.Table.from_pandas(new_facts[fact_schema.names], fact_schema, preserve_index=False))
     changed_keys = set(_record_keys(changed))
     # Both versions of a changed record reach out; the current ones decide the matches.
-    facts = pd.concat([old, new], ignore_index=True)
-    current = pd.concat([old[~is_in(old["key"], changed_keys)], new], ignore_index=True)
-    emailed = current[current["is_emailed"] & current["name_key"].notna()]
-    changed_names = set(facts.loc[is_in(facts["key"], changed_keys), "name_key"].dropna())
-    links = read_arrow(conn, "select opportunity_id, prospect_id from staging.opportunities").to_pandas()
+    facts = pa.concat_tables([old, new])
+    current = pa.concat_tables([old.filter(pc.invert(_among(old["key"], changed_keys))), new])
+    emailed = current.filter(pc.and_(current["is_emailed"], pc.is_valid(current["name_key"])))
+    changed_names = _values(facts.filter(_among(facts["key"], changed_keys)), "name_key")
+    # Records without an e-mail that carry a changed name key: in the scope from the start.
+    named = facts.filter(pc.and_(pc.invert(facts["is_emailed"]), _among(facts["name_key"], changed_names)))
+    links = read_arrow(conn, "select opportunity_id, prospect_id from staging.opportunities")
     keys = {
         f"{source}\0{name}\0{record_id}"
         for (source, name), ids in scope.records.items()
@@ -249,37 +256,37 @@ def close_scope(
         for record_id in ids
     }
     prospects, opportunities = set(scope.prospect_ids), set(scope.opportunity_ids)
-    opportunities |= set(new["converted_opportunity_id"].dropna())
+    opportunities |= _values(new, "converted_opportunity_id")
     while True:
-        touched = facts[
-            is_in(facts["key"], keys)
-            | is_in(facts["prospect_id"], prospects)
-            | is_in(facts["converted_opportunity_id"], opportunities)
-            | (~facts["is_emailed"] & is_in(facts["name_key"], changed_names))
-        ]
-        linked = links[is_in(links["opportunity_id"], opportunities) | is_in(links["prospect_id"], prospects)]
-        unmatched = current[is_in(current["key"], keys) & ~current["is_emailed"]]
+        reached = facts.filter(
+            _any_among(facts, key=keys, prospect_id=prospects, converted_opportunity_id=opportunities)
+        )
+        touched = pa.concat_tables([reached, named])
+        linked = links.filter(_any_among(links, opportunity_id=opportunities, prospect_id=prospects))
+        unmatched = current.filter(pc.and_(_among(current["key"], keys), pc.invert(current["is_emailed"])))
+        unmatched_names = _values(unmatched, "name_key")
         grown = (
-            keys | set(touched["key"]),
+            keys | _values(touched, "key"),
             prospects
-            | set(touched["prospect_id"])
-            | set(linked["prospect_id"].dropna())
-            | _unique_matches(emailed, unmatched["name_key"].dropna()),
-            opportunities | set(touched["converted_opportunity_id"].dropna()) | set(linked["opportunity_id"]),
+            | _values(touched, "prospect_id")
+            | _values(linked, "prospect_id")
+            | _unique_matches(emailed, unmatched_names),
+            opportunities | _values(touched, "converted_opportunity_id") | _values(linked, "opportunity_id"),
         )
         if grown == (keys, prospects, opportunities):
             break
         keys, prospects, opportunities = grown
-    # `unmatched` is the last round's, whose keys are the closed scope's.
-    outside = emailed[
-        is_in(emailed["name_key"], unmatched["name_key"].dropna()) & ~is_in(emailed["key"], keys)
-    ]
+    # `unmatched_names` are the last round's, whose keys are the closed scope's.
+    outside = emailed.filter(
+        pc.and_(_among(emailed["name_key"], unmatched_names), pc.invert(_among(emailed["key"], keys)))
+    )
     records = {object_key: set(ids) for object_key, ids in scope.records.items()}
     for key in keys:
         source, name, record_id = key.split("\0")
         records[(source, name)].add(record_id)
     records[("salesforce", "Opportunity")] |= opportunities
-    closed = Scope(records, prospects, opportunities, outside[["name_key", "prospect_id"]].drop_duplicates())
+    known_names = outside.select(["name_key", "prospect_id"]).to_pandas().drop_duplicates()
+    closed = Scope(records, prospects, opportunities, known_names)
     _add_history(conn, closed)
     fill_scope(conn, closed)  # what scoped reads and the replacing of rows go by
     return closed
@@ -296,11 +303,34 @@ def _record_keys(frame: pd.DataFrame) -> pd.Series:
     return frame["source"] + "\0" + frame["object"] + "\0" + frame["record_id"]
 
 
-def _unique_matches(emailed: pd.DataFrame, names: pd.Series) -> set[str]:
+def _with_keys(facts: pa.Table) -> pa.Table:
+    """The facts with each record's "source\0object\0record_id" key, as the scope lists it."""
+    key = pc.binary_join_element_wise(facts["source"], facts["object"], facts["record_id"], "\0")
+    return facts.append_column("key", key)
+
+
+def _among(values: pa.ChunkedArray, known: set[str]) -> pa.ChunkedArray:
+    """Which values are in `known` (a missing value is in nothing)."""
+    found = pc.is_in(values, value_set=pa.array(list(known), type=values.type), skip_nulls=True)
+    return found.fill_null(False)
+
+
+def _any_among(table: pa.Table, **known: set[str]) -> pa.ChunkedArray:
+    """Rows whose value in any of the named columns is in that column's set."""
+    masks = [_among(table[column], values) for column, values in known.items()]
+    return functools.reduce(pc.or_, masks)
+
+
+def _values(table: pa.Table, column: str) -> set[str]:
+    """A column's distinct values, without the missing one."""
+    return set(pc.unique(pc.drop_null(table[column])).to_pylist())
+
+
+def _unique_matches(emailed: pa.Table, names: set[str]) -> set[str]:
     """The prospects these name keys match by the name-and-company rule: the one e-mailed
     prospect carrying each key, where there is exactly one."""
-    candidates = emailed.loc[is_in(emailed["name_key"], names), ["name_key", "prospect_id"]].drop_duplicates()
-    per_key = candidates.groupby("name_key")["prospect_id"]
+    candidates = emailed.filter(_among(emailed["name_key"], names)).select(["name_key", "prospect_id"])
+    per_key = candidates.to_pandas().drop_duplicates().groupby("name_key")["prospect_id"]
     return set(per_key.first()[per_key.size() == 1])
 
 

@@ -73,19 +73,19 @@ def test_each_cycles_first_entry_and_the_first_cycle_to_enter_each_stage(any_war
             assert row_estimate(conn, "staging.stage_first_entries") == 5
 
 
-def test_an_incremental_build_derives_its_scopes_prospects_and_new_ones(any_warehouse_url):
+def test_an_incremental_build_derives_the_prospects_it_lists(any_warehouse_url):
     engine = get_engine(any_warehouse_url)
     with engine.begin() as conn:
         append_frame(conn, prospect_stages, _stages(TIMELINE))
         refresh_first_entries(conn, scoped=False)
-        # Every cycle-2 entry is gone and p2 has a new stage, but only p1 is in the scope; p3 is
-        # new, as a scoped build can make a prospect outside its scope.
+        # Every cycle-2 entry is gone and p2 has a new stage, but only p1 and p3 are listed: p1
+        # is in the scope, p3 is new (a scoped build can make a prospect outside its scope; the
+        # build lists those too).
         conn.execute(prospect_stages.delete().where(prospect_stages.c.cycle == 2))
         append_frame(conn, prospect_stages, _stages([("p2", 1, "sal", 20, 9), ("p3", 1, "mql", 21, 9)]))
         source, name = PROSPECT_KEYS
-        append_frame(
-            conn, reconcile_scope, pd.DataFrame({"source": [source], "object": [name], "record_id": ["p1"]})
-        )
+        listed = pd.DataFrame({"source": source, "object": name, "record_id": ["p1", "p3"]})
+        append_frame(conn, reconcile_scope, listed)
         refresh_first_entries(conn, scoped=True)
     assert _first_entries(engine) == [
         ("p1", 1, "mql", 10, True),  # cycle 1 is now p1's first MQL

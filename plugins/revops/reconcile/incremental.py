@@ -194,6 +194,15 @@ def fill_scope(conn: sa.Connection, scope: Scope) -> None:
     replace_table(conn, reconcile_scope, pd.concat(rows, ignore_index=True))
 
 
+def list_new_prospects(conn: sa.Connection, prospect_ids: list[str]) -> None:
+    """Add the prospects a build made outside its scope to the scope table, which then lists
+    every prospect whose rows the build writes (their first entries are derived from it)."""
+    source, name = PROSPECT_KEYS
+    append_frame(
+        conn, reconcile_scope, pd.DataFrame({"source": source, "object": name, "record_id": prospect_ids})
+    )
+
+
 def history_lineage(typed: TypedObjects) -> pd.DataFrame:
     """The lead or opportunity each typed history row belongs to (`staging.history_parents`)."""
     frames = []

@@ -244,12 +244,14 @@ def close_scope(
     `changed`: the records the new batches hold; `new_identities`: the changed leads and
     contacts as those batches have them, with prospect ids and name keys by the rules.
     The identity facts (1.4M rows at 1M prospects) stay in Arrow: filtering them as frames,
-    each round, was 1.7 s of a 6.5 s daily build."""
+    each round, was 2.1 to 2.3 s of a 6.1 to 6.7 s daily build."""
     old = _with_keys(read_arrow(conn, IDENTITY_FACTS_SQL))
     fact_schema = old.schema.remove(old.schema.get_field_index("key"))
     new_facts = new_identities.assign(is_emailed=new_identities["email_normalized"].notna())
     new = _with_keys(pa.Table.from_pandas(new_facts[fact_schema.names], fact_schema, preserve_index=False))
-    changed_keys = set(_record_keys(changed))
+    changed_keys = {
+        "\0".join(record) for record in changed[["source", "object", "record_id"]].itertuples(index=False)
+    }
     # Both versions of a changed record reach out; the current ones decide the matches.
     facts = pa.concat_tables([old, new])
     current = pa.concat_tables([old.filter(pc.invert(_among(old["key"], changed_keys))), new])
@@ -306,10 +308,6 @@ select source, object, record_id, prospect_id, converted_opportunity_id, name_ke
     match_rule = 'email' as is_emailed
 from staging.prospect_identities
 """
-
-
-def _record_keys(frame: pd.DataFrame) -> pd.Series:
-    return frame["source"] + "\0" + frame["object"] + "\0" + frame["record_id"]
 
 
 def _with_keys(facts: pa.Table) -> pa.Table:

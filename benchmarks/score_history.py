@@ -20,6 +20,7 @@ it: detection must find it). Reported:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import statistics
@@ -246,8 +247,9 @@ def main() -> None:
     if args.velocity_only:
         print(json.dumps(measure_velocity(args.velocity_only, datetime.fromisoformat(args.as_of))))
         return
-    with tempfile.TemporaryDirectory(prefix="score-history-") as tmp:
-        directory = args.keep or Path(tmp)
+    kept = contextlib.nullcontext(args.keep) if args.keep else None
+    with kept or tempfile.TemporaryDirectory(prefix="score-history-") as chosen:
+        directory = Path(chosen)
         directory.mkdir(parents=True, exist_ok=True)
         print(f"Applying {args.days} daily snapshots of {args.leads:,} leads ...", flush=True)
         store = build_store(directory, args.leads, args.days)

@@ -100,16 +100,30 @@ def _status_changes(rows: list[tuple[str, str, str, datetime]]) -> pd.DataFrame:
 
 
 def test_a_leads_first_status_is_the_root_of_its_status_chain_else_its_current_one():
-    leads = pd.DataFrame({"Id": ["L1", "L2"], "Status": ["Qualified", "Open"]}, dtype="str")
-    # L1 went New -> Working -> Qualified; the Working row is back-dated before the New one.
+    leads = pd.DataFrame(
+        {"Id": ["L1", "L2", "L3", "L4"], "Status": ["Qualified", "Open", "Working", "Closed"]},
+        dtype="str",
+        index=[7, 3, 5, 9],  # as a filtered frame has it
+    )
     history = _status_changes(
         [
+            # L1 went New -> Working -> Qualified; a Working row is back-dated before the New one.
             ("L1", "Working", "Qualified", datetime(2026, 1, 3)),
             ("L1", "New", "Working", datetime(2026, 1, 2)),
             ("L1", "Working", "Working", datetime(2026, 1, 1)),  # reached: not a root
+            # L2 has no status change. L3: a change from no status is none; of two roots the
+            # earlier wins.
+            ("L3", None, "Open", datetime(2026, 1, 1)),
+            ("L3", "Open", "Working", datetime(2026, 1, 3)),  # reached from the first row
+            ("L3", "Nurture", "Closed", datetime(2026, 1, 2)),
+            ("L3", "Cold", "Closed", datetime(2026, 1, 4)),
+            # L4: two roots at the same time; the smaller row id wins (h7 before h8).
+            ("L4", "Cold", "Closed", datetime(2026, 1, 5)),
+            ("L4", "Warm", "Closed", datetime(2026, 1, 5)),
         ]
     )
-    assert initial_statuses(leads, history).to_list() == ["New", "Open"]
+    first = initial_statuses(leads, history)
+    assert first.to_list() == ["New", "Open", "Nurture", "Cold"] and first.index.equals(leads.index)
 
 
 @pytest.mark.filterwarnings("error")

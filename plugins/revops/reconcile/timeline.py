@@ -30,22 +30,41 @@ IDENTITY_COLUMNS = [
 
 def initial_statuses(leads: pd.DataFrame, lead_history: pd.DataFrame) -> pd.Series:
     """Each lead's first status: the root of its chain of Status changes (an OldValue no
-    change led to), which survives back-dated rows; else its current status."""
-    changes = lead_history[lead_history["Field"] == "Status"]
-    lead_ids = changes["LeadId"].to_list()  # lists: iterating an Arrow-backed Series is slow
-    reached = set(zip(lead_ids, changes["NewValue"].to_list(), strict=True))
-    is_root = pd.Series(
-        [
-            (lead, old) not in reached
-            for lead, old in zip(lead_ids, changes["OldValue"].to_list(), strict=True)
-        ],
-        index=changes.index,
-        dtype=bool,
+    change led to), which survives back-dated rows; else its current status. In DuckDB: as
+    tuples and a sort in pandas it was 2.8 s of a full build at 1M prospects."""
+    changes = lead_history.loc[
+        lead_history["Field"] == "Status", ["Id", "LeadId", "OldValue", "NewValue", "CreatedDate"]
+    ]
+    lead_statuses = pa.Table.from_pandas(leads[["Id", "Status"]], preserve_index=False)
+    tables = {
+        "leads": lead_statuses.append_column("position", pa.array(np.arange(len(leads)))),
+        "changes": pa.Table.from_pandas(changes, preserve_index=False),
+    }
+    first = query_arrow(INITIAL_STATUS_SQL, tables)["initial_status"]
+    return pd.Series(first.to_numpy(zero_copy_only=False), index=leads.index, dtype=leads["Status"].dtype)
+
+
+# A root is the earliest change (then the smallest id) whose OldValue no change of the same
+# lead led to; a missing OldValue is no status.
+INITIAL_STATUS_SQL = """
+with roots as (
+    select
+        changes.LeadId as lead_id,
+        changes.OldValue as status,
+        row_number() over (
+            partition by changes.LeadId order by changes.CreatedDate nulls last, changes.Id nulls last
+        ) as position
+    from changes
+    where changes.OldValue is not null and not exists (
+        select 1 from changes as reached
+        where reached.LeadId = changes.LeadId and reached.NewValue = changes.OldValue
     )
-    roots = changes[is_root]
-    first_old = roots.sort_values(["LeadId", "CreatedDate", "Id"]).groupby("LeadId")["OldValue"].first()
-    first = leads["Id"].map(first_old)  # float NaN throughout when no lead has a chain
-    return leads["Status"].mask(first.notna(), first)
+)
+select coalesce(roots.status, leads.Status) as initial_status
+from leads
+left join roots on roots.lead_id = leads.Id and roots.position = 1
+order by leads.position
+"""
 
 
 def build_timeline(

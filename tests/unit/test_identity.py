@@ -1,3 +1,4 @@
+import hashlib
 from datetime import datetime
 
 import pandas as pd
@@ -9,6 +10,7 @@ from revops.reconcile.identity import (
     merge_prospects,
     normalise_email,
     number_cycles,
+    prospect_ids,
 )
 
 
@@ -16,6 +18,15 @@ def test_email_normalisation_trims_and_lowercases_and_rejects_non_addresses():
     emails = pd.Series([" Ana.Ruiz@Acme.IO ", "ana.ruiz@acme.io", "n/a", None])
     normalised = [e if pd.notna(e) else None for e in normalise_email(emails)]
     assert normalised == ["ana.ruiz@acme.io", "ana.ruiz@acme.io", None, None]
+
+
+def test_a_prospect_id_is_p_and_the_first_16_hex_digits_of_the_keys_sha256():
+    keys = pd.Series(["ana.ruiz@acme.io", None, "jürgen.müller@bäckerei.de"], index=[4, 2, 9])
+    ids = prospect_ids(keys)
+    expected = ["P" + hashlib.sha256(k.encode("utf-8")).hexdigest()[:16] for k in (keys[4], keys[9])]
+    assert ids.index.equals(keys.index) and pd.isna(ids[2])
+    assert [ids[4], ids[9]] == expected
+    assert ids[4] == "P6e1563c4c4102989"  # pinned: staging's existing ids must not change
 
 
 def _record(source, record_id, email, created, **fields):

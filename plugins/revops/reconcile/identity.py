@@ -22,7 +22,6 @@ stamped by a clock that is off; with `prefer_hubspot` its time is replaced by Hu
 
 from __future__ import annotations
 
-import hashlib
 from datetime import timedelta
 
 import pandas as pd
@@ -114,8 +113,13 @@ def name_key(records: pd.DataFrame) -> pd.Series:
     return key.where(parts[0].notna() & parts[1].notna() & parts[2].notna())
 
 
-def _prospect_id(key: str) -> str:
-    return "P" + hashlib.sha256(key.encode()).hexdigest()[:16]
+def prospect_ids(keys: pd.Series) -> pd.Series:
+    """A prospect id per key: "P" and the first 16 hex digits of the key's SHA-256 (a missing
+    key has none). Hashed in DuckDB: one by one in Python, the 1.4M keys of a 1M build took
+    1.8 s."""
+    table = pa.table({"key": pa.array(keys, type=pa.string())})
+    hashed = query_arrow("select 'P' || left(sha256(key), 16) as prospect_id from keys", {"keys": table})
+    return hashed["prospect_id"].to_pandas().set_axis(keys.index).astype(keys.dtype)
 
 
 def assign_prospect_ids(
@@ -129,14 +133,14 @@ def assign_prospect_ids(
     but that a record without an e-mail may match too (an incremental build's scope)."""
     records = records.copy()
     has_email = records["email_normalized"].notna()
-    records["prospect_id"] = records["email_normalized"].map(_prospect_id, na_action="ignore")
+    records["prospect_id"] = prospect_ids(records["email_normalized"])
     records["match_rule"] = has_email.map({True: "email", False: "no_email_own_prospect"})
     records["name_key"] = name_key(records)
     if "name_and_company" in fallbacks:
         _match_by_name_and_company(records, has_email, known_names)
     own = records["prospect_id"].isna()
     own_key = records["source"] + ":" + records["object"] + ":" + records["record_id"]
-    records.loc[own, "prospect_id"] = own_key[own].map(_prospect_id)
+    records.loc[own, "prospect_id"] = prospect_ids(own_key[own])
     return records
 
 

@@ -6,6 +6,8 @@ per value or factorise every text key first. These do the same work in Arrow or 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -16,12 +18,21 @@ import pyarrow.compute as pc
 def is_in(keys: pd.Series, known: pd.Series | pd.Index) -> pd.Series:
     """`keys.isin(known)` for text keys, in Arrow (a missing key is in nothing): pandas' isin
     on Arrow-backed text makes one Python scalar per known value, 55x slower at 50k keys."""
-    found = pc.is_in(
-        pa.array(keys, type=pa.large_string()),
-        value_set=pa.array(known, type=pa.large_string()),
-        skip_nulls=True,
-    )
-    return pd.Series(found.fill_null(False).to_numpy(zero_copy_only=False), index=keys.index)
+    text = pa.large_string()
+    found = among(pa.array(keys, type=text), pa.array(known, type=text))
+    return pd.Series(found.to_numpy(zero_copy_only=False), index=keys.index)
+
+
+def among(values: pa.Array | pa.ChunkedArray, known: pa.Array | Iterable[str]) -> pa.Array | pa.ChunkedArray:
+    """Which of the Arrow text `values` are in `known` (a missing value is in nothing)."""
+    value_set = known if isinstance(known, pa.Array) else pa.array(list(known), type=values.type)
+    return pc.is_in(values, value_set=value_set, skip_nulls=True).fill_null(False)
+
+
+def as_series(values: pa.ChunkedArray, like: pd.Series) -> pd.Series:
+    """An Arrow column as a Series with `like`'s index and type: through Arrow's own
+    conversion, not a Python object per value."""
+    return values.to_pandas().set_axis(like.index).astype(like.dtype)
 
 
 def query_arrow(sql: str, tables: dict[str, pa.Table], parameters: list | dict | None = None) -> pa.Table:

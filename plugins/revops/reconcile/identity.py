@@ -27,7 +27,7 @@ from datetime import timedelta
 import pandas as pd
 import pyarrow as pa
 
-from revops.reconcile.frames import is_in, query_arrow, sorted_rows
+from revops.reconcile.frames import as_series, is_in, query_arrow, sorted_rows
 
 # Survivorship's two orders of a prospect's records: Salesforce before HubSpot, then by creation.
 NEWEST_FIRST = "order by source <> 'salesforce', created_at desc, record_id"
@@ -119,7 +119,7 @@ def prospect_ids(keys: pd.Series) -> pd.Series:
     1.8 s."""
     table = pa.table({"key": pa.array(keys, type=pa.string())})
     hashed = query_arrow("select 'P' || left(sha256(key), 16) as prospect_id from keys", {"keys": table})
-    return hashed["prospect_id"].to_pandas().set_axis(keys.index).astype(keys.dtype)
+    return as_series(hashed["prospect_id"], keys)
 
 
 def assign_prospect_ids(

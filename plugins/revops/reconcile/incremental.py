@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
+from revops.reconcile.frames import among
 from revops.reconcile.records import SPECS, TypedObjects
 from revops.warehouse import read_frame
 from revops.warehouse.load import append_frame, read_arrow, replace_table
@@ -254,11 +255,11 @@ def close_scope(
     }
     # Both versions of a changed record reach out; the current ones decide the matches.
     facts = pa.concat_tables([old, new])
-    current = pa.concat_tables([old.filter(pc.invert(_among(old["key"], changed_keys))), new])
+    current = pa.concat_tables([old.filter(pc.invert(among(old["key"], changed_keys))), new])
     emailed = current.filter(pc.and_(current["is_emailed"], pc.is_valid(current["name_key"])))
-    changed_names = _values(facts.filter(_among(facts["key"], changed_keys)), "name_key")
+    changed_names = _values(facts.filter(among(facts["key"], changed_keys)), "name_key")
     # Records without an e-mail that carry a changed name key: in the scope from the start.
-    named = facts.filter(pc.and_(pc.invert(facts["is_emailed"]), _among(facts["name_key"], changed_names)))
+    named = facts.filter(pc.and_(pc.invert(facts["is_emailed"]), among(facts["name_key"], changed_names)))
     links = read_arrow(conn, "select opportunity_id, prospect_id from staging.opportunities")
     keys = {
         f"{source}\0{name}\0{record_id}"
@@ -274,7 +275,7 @@ def close_scope(
         )
         touched = pa.concat_tables([reached, named])
         linked = links.filter(_any_among(links, opportunity_id=opportunities, prospect_id=prospects))
-        unmatched = current.filter(pc.and_(_among(current["key"], keys), pc.invert(current["is_emailed"])))
+        unmatched = current.filter(pc.and_(among(current["key"], keys), pc.invert(current["is_emailed"])))
         unmatched_names = _values(unmatched, "name_key")
         grown = (
             keys | _values(touched, "key"),
@@ -289,7 +290,7 @@ def close_scope(
         keys, prospects, opportunities = grown
     # `unmatched_names` are the last round's, whose keys are the closed scope's.
     outside = emailed.filter(
-        pc.and_(_among(emailed["name_key"], unmatched_names), pc.invert(_among(emailed["key"], keys)))
+        pc.and_(among(emailed["name_key"], unmatched_names), pc.invert(among(emailed["key"], keys)))
     )
     records = {object_key: set(ids) for object_key, ids in scope.records.items()}
     for key in keys:
@@ -316,15 +317,9 @@ def _with_keys(facts: pa.Table) -> pa.Table:
     return facts.append_column("key", key)
 
 
-def _among(values: pa.ChunkedArray, known: set[str]) -> pa.ChunkedArray:
-    """Which values are in `known` (a missing value is in nothing)."""
-    found = pc.is_in(values, value_set=pa.array(list(known), type=values.type), skip_nulls=True)
-    return found.fill_null(False)
-
-
 def _any_among(table: pa.Table, **known: set[str]) -> pa.ChunkedArray:
     """Rows whose value in any of the named columns is in that column's set."""
-    masks = [_among(table[column], values) for column, values in known.items()]
+    masks = [among(table[column], values) for column, values in known.items()]
     return functools.reduce(pc.or_, masks)
 
 
@@ -336,7 +331,7 @@ def _values(table: pa.Table, column: str) -> set[str]:
 def _unique_matches(emailed: pa.Table, names: set[str]) -> set[str]:
     """The prospects these name keys match by the name-and-company rule: the one e-mailed
     prospect carrying each key, where there is exactly one."""
-    candidates = emailed.filter(_among(emailed["name_key"], names)).select(["name_key", "prospect_id"])
+    candidates = emailed.filter(among(emailed["name_key"], names)).select(["name_key", "prospect_id"])
     per_key = candidates.to_pandas().drop_duplicates().groupby("name_key")["prospect_id"]
     return set(per_key.first()[per_key.size() == 1])
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from revops.reconcile.frames import is_in, query_arrow
+from revops.reconcile.frames import as_series, is_in, query_arrow
 
 STATUS_STAGES = {"SAL": "sal", "SQL": "sql", "Disqualified": "disqualified", "Recycled": "recycled"}
 TIMELINE_COLUMNS = ["prospect_id", "cycle", "stage", "entered_at", "source", "record_id", "flags"]
@@ -41,7 +41,7 @@ def initial_statuses(leads: pd.DataFrame, lead_history: pd.DataFrame) -> pd.Seri
         "changes": pa.Table.from_pandas(changes, preserve_index=False),
     }
     first = query_arrow(INITIAL_STATUS_SQL, tables)["initial_status"]
-    return pd.Series(first.to_numpy(zero_copy_only=False), index=leads.index, dtype=leads["Status"].dtype)
+    return as_series(first, leads["Status"])
 
 
 # A root is the earliest change (then the smallest id) whose OldValue no change of the same

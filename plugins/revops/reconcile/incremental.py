@@ -27,6 +27,7 @@ import functools
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -255,8 +256,22 @@ def close_scope(
     }
     # Both versions of a changed record reach out; the current ones decide the matches.
     facts = pa.concat_tables([old, new])
-    current = pa.concat_tables([old.filter(pc.invert(among(old["key"], changed_keys))), new])
-    emailed = current.filter(pc.and_(current["is_emailed"], pc.is_valid(current["name_key"])))
+    unchanged = pc.invert(among(old["key"], changed_keys))
+
+    def current(columns: list[str], condition: Callable[[pa.Table], pa.ChunkedArray]) -> pa.Table:
+        """These columns of the current facts where `condition` holds: filtering only the
+        rows and columns a rule reads, not a copy of all 1.4M facts first."""
+        narrow_old, narrow_new = old.select([*columns, "is_emailed"]), new.select([*columns, "is_emailed"])
+        kept = [
+            narrow_old.filter(pc.and_(unchanged, condition(narrow_old))),
+            narrow_new.filter(condition(narrow_new)),
+        ]
+        return pa.concat_tables(kept).select(columns)
+
+    emailed = current(
+        ["key", "name_key", "prospect_id"], lambda t: pc.and_(t["is_emailed"], pc.is_valid(t["name_key"]))
+    )
+    not_emailed = current(["key", "name_key"], lambda t: pc.invert(t["is_emailed"]))
     changed_names = _values(facts.filter(among(facts["key"], changed_keys)), "name_key")
     # Records without an e-mail that carry a changed name key: in the scope from the start.
     named = facts.filter(pc.and_(pc.invert(facts["is_emailed"]), among(facts["name_key"], changed_names)))
@@ -275,7 +290,7 @@ def close_scope(
         )
         touched = pa.concat_tables([reached, named])
         linked = links.filter(_any_among(links, opportunity_id=opportunities, prospect_id=prospects))
-        unmatched = current.filter(pc.and_(among(current["key"], keys), pc.invert(current["is_emailed"])))
+        unmatched = not_emailed.filter(among(not_emailed["key"], keys))
         unmatched_names = _values(unmatched, "name_key")
         grown = (
             keys | _values(touched, "key"),

@@ -13,7 +13,8 @@ is extraction and is not a stage here. Then, each in a child process:
   kpis_bare    the same SQL text run straight on the DuckDB connection: no engine around it
   core_kpis    the engine on the five core KPIs the pandas baseline computes
   pandas       the baseline: staging loaded whole into pandas, the same five KPIs grouped there
-  incremental  a day later: 1% of the leads changed, landed as an incremental batch; its
+  incremental  a working day later: 1% of the leads changed (statuses, owners, names), new
+               leads, new MQLs and deals moving on, landed as incremental batches; its
                seconds are the incremental build's (landing is extraction)
   scorecard_kpis    the executive scorecard's KPI results (its periods, trend and breakdowns)
   scorecard_render  its view model and PDF
@@ -183,58 +184,172 @@ def stage_pandas(directory: Path) -> dict:
 
 
 def stage_incremental(directory: Path) -> dict:
-    """A day later: 1% of the leads changed upstream, landed as an incremental batch, and
-    staging brought up to date (an incremental build). Its seconds are the build's; landing
-    the day's batch is extraction, timed apart."""
+    """A working day later (`land_a_working_day`: 1% of the leads changed, new leads, new MQLs,
+    deals moving on), landed as incremental batches, and staging brought up to date (an
+    incremental build). Its seconds are the build's; landing the day is extraction, not timed."""
     from revops.reconcile.build import build_staging
 
     engine = _engine(directory)
-    changed = land_changed_leads(engine, every=100)
+    landed = land_a_working_day(engine, every=100)
     started = time.perf_counter()
     build = build_staging(engine, "benchmark-day-2")
     if build.update is None:
         raise AssertionError("the day's build should have been incremental")
-    return {"rows": changed, "seconds": time.perf_counter() - started, **build.update}
+    return {"rows": sum(landed.values()), "seconds": time.perf_counter() - started, **build.update}
 
 
-def land_changed_leads(engine: sa.Engine, every: int) -> int:
-    """Land a day's increment in which every `every`-th Salesforce lead (by id) changed
-    upstream (its company renamed), half a day after the current build's cut-off and the
-    leads' watermark; returns how many. Called again, it changes the leads' current versions
-    again, half a day later."""
-    from revops.extract.landing import BatchSpec, BatchWriter
+# A working day's moves: each status a lead can move on to, and each open stage's next one.
+NEXT_LEAD_STATUS = {"New": "MQL", "MQL": "SAL", "SAL": "SQL", "Recycled": "MQL", "Disqualified": "Recycled"}
+NEXT_DEAL_STAGE = {
+    "Prospecting": "Qualification", "Qualification": "Demo", "Demo": "Proposal",
+    "Proposal": "Negotiation", "Negotiation": "Closed Won",
+}  # fmt: skip
+
+
+def land_a_working_day(engine: sa.Engine, every: int) -> dict[str, int]:
+    """Land a day like a CRM's, half a day after the current build's cut-off: every `every`-th
+    Salesforce lead (by id) changed upstream, half of them moving on a status (with its
+    LeadHistory row), a quarter given to another owner, a quarter renamed; a tenth as many
+    new leads; every `every`-th HubSpot contact without an MQL date becoming an MQL; and a
+    `every`-th as many opportunities as there are moving to their next open stage (with its
+    OpportunityHistory row), Negotiation closing won. Returns the records landed per object."""
     from revops.kpis.engine import current_build
+
+    with engine.connect() as conn:
+        cutoff = current_build(conn).data_cutoff
+        leads, contacts, deals = (
+            _live_payloads(conn, "salesforce", "Lead"),
+            _live_payloads(conn, "hubspot", "contacts"),
+            _live_payloads(conn, "salesforce", "Opportunity"),
+        )
+    at = pd.Timestamp(cutoff) + timedelta(hours=12)
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    changed_leads, status_rows = _leads_moving_on(leads[::every], stamp)
+    new_leads, created_rows = _new_leads(leads[:: every * 10], stamp)
+    new_mqls = [
+        {
+            **contact,
+            "hs_lifecyclestage_marketingqualifiedlead_date": str(int(at.timestamp() * 1000)),
+            "lifecyclestage": "marketingqualifiedlead",
+            "lastmodifieddate": stamp,
+        }
+        for contact in contacts[::every]
+        if not contact.get("hs_lifecyclestage_marketingqualifiedlead_date")
+    ]
+    open_deals = [deal for deal in deals if deal.get("StageName") in NEXT_DEAL_STAGE]
+    moved_deals, stage_rows = _deals_moving_on(open_deals[: max(1, len(deals) // every)], at)
+    day = [
+        ("salesforce", "Lead", changed_leads + new_leads),
+        ("salesforce", "LeadHistory", status_rows + created_rows),
+        ("hubspot", "contacts", new_mqls),
+        ("salesforce", "Opportunity", moved_deals),
+        ("salesforce", "OpportunityHistory", stage_rows),
+    ]
+    for source, object_name, records in day:
+        _land_increment(engine, source, object_name, records, cutoff, at.to_pydatetime())
+    return {f"{source}.{object_name}": len(records) for source, object_name, records in day}
+
+
+def _live_payloads(conn: sa.Connection, source: str, object_name: str) -> list[dict]:
+    """The current, undeleted records of one object, in record id order."""
     from revops.reconcile.records import current_records_sql
     from revops.warehouse import read_frame
 
-    lead = {"source": "salesforce", "object": "Lead"}
-    with engine.connect() as conn:
-        current = read_frame(conn, current_records_sql(), lead)  # in record id order
-        leads = current.loc[~current["is_deleted"].astype(bool), "payload"]
-        cutoff = current_build(conn).data_cutoff
-        watermark = conn.execute(
-            sa.text("select high_water from raw.watermarks where source = :source and object = :object"), lead
-        ).scalar()
-    changed = [json.loads(p) for p in leads.iloc[::every]]
-    next_day = pd.Timestamp(max(cutoff, watermark or cutoff)) + timedelta(hours=12)
-    for record in changed:
-        record["SystemModstamp"] = next_day.isoformat()
-        record["Company"] = f"{record.get('Company') or ''} (renamed)"
-    spec = BatchSpec(
-        "salesforce",
-        "Lead",
-        "incremental",
-        cutoff,
-        next_day.to_pydatetime(),
-        "csv",
-        "Id",
-        "SystemModstamp",
-        "IsDeleted",
-    )
-    writer = BatchWriter(engine, spec, f"benchmark-changes-1-in-{every}-{next_day:%Y%m%dT%H}")
-    writer.write_page(changed)
-    writer.complete(next_day.to_pydatetime())
-    return len(changed)
+    frame = read_frame(conn, current_records_sql(), {"source": source, "object": object_name})
+    return [json.loads(payload) for payload in frame.loc[~frame["is_deleted"].astype(bool), "payload"]]
+
+
+def _history_row(row_id: str, lead_id: str, field: str, old, new, stamp: str) -> dict:
+    return {
+        "Id": row_id,
+        "LeadId": lead_id,
+        "Field": field,
+        "OldValue": old,
+        "NewValue": new,
+        "CreatedDate": stamp,
+        "IsDeleted": "false",
+    }
+
+
+def _leads_moving_on(leads: list[dict], stamp: str) -> tuple[list[dict], list[dict]]:
+    """Half the leads move on a status where they can, a quarter change owner, the rest are
+    renamed; with the LeadHistory row of each status change."""
+    owners = sorted({lead["OwnerId"] for lead in leads if lead.get("OwnerId")})
+    changed, history = [], []
+    for n, lead in enumerate(leads):
+        lead = {**lead, "SystemModstamp": stamp}
+        status = NEXT_LEAD_STATUS.get(lead.get("Status"))
+        if n % 4 < 2 and status:
+            history.append(
+                _history_row(f"017DAY{n:012d}", lead["Id"], "Status", lead["Status"], status, stamp)
+            )
+            lead["Status"] = status
+        elif n % 4 == 2 and lead.get("OwnerId") in owners:
+            lead["OwnerId"] = owners[(owners.index(lead["OwnerId"]) + 1) % len(owners)]
+        else:
+            lead["Company"] = f"{lead.get('Company') or ''} (renamed)"
+        changed.append(lead)
+    return changed, history
+
+
+def _new_leads(models: list[dict], stamp: str) -> tuple[list[dict], list[dict]]:
+    """A new lead like each model (its owner, region, source), with an e-mail of its own,
+    created now; with its LeadHistory "created" row."""
+    leads, history = [], []
+    for n, model in enumerate(models):
+        lead_id = f"00QDAY{n:09d}AAA"
+        leads.append(
+            {
+                **model,
+                "Id": lead_id,
+                "Email": f"new.lead{n}@day.example",
+                "CreatedDate": stamp,
+                "SystemModstamp": stamp,
+                "Status": "New",
+                "IsConverted": "false",
+                "ConvertedDate": None,
+                "ConvertedOpportunityId": None,
+            }
+        )
+        history.append(_history_row(f"017NEW{n:012d}", lead_id, "created", None, None, stamp))
+    return leads, history
+
+
+def _deals_moving_on(deals: list[dict], at: pd.Timestamp) -> tuple[list[dict], list[dict]]:
+    """Each open deal moves to its next stage (Negotiation closes won, today), with the
+    OpportunityHistory row of the move."""
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    moved, history = [], []
+    for n, deal in enumerate(deals):
+        stage = NEXT_DEAL_STAGE[deal["StageName"]]
+        won = "true" if stage == "Closed Won" else "false"
+        deal = {**deal, "StageName": stage, "IsClosed": won, "IsWon": won, "SystemModstamp": stamp}
+        if won == "true":
+            deal["CloseDate"] = at.date().isoformat()
+        moved.append(deal)
+        history.append(
+            {
+                "Id": f"008DAY{n:012d}",
+                "OpportunityId": deal["Id"],
+                "StageName": stage,
+                "CreatedDate": stamp,
+                "Amount": deal.get("Amount"),
+                "CloseDate": deal["CloseDate"],
+                "IsDeleted": "false",
+            }
+        )
+    return moved, history
+
+
+def _land_increment(engine: sa.Engine, source: str, object_name: str, records: list[dict], since, at) -> None:
+    from revops.extract.landing import BatchSpec, BatchWriter
+
+    id_field = "hs_object_id" if source == "hubspot" else "Id"
+    deleted = "IsDeleted" if source == "salesforce" else None
+    spec = BatchSpec(source, object_name, "incremental", since, at, "csv", id_field, None, deleted)
+    writer = BatchWriter(engine, spec, f"benchmark-working-day-{at:%Y%m%dT%H}")
+    writer.write_page(records)
+    writer.complete(None)
 
 
 def scorecard_week(engine: sa.Engine, audience: str = "executive_weekly"):

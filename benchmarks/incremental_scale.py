@@ -5,10 +5,11 @@ in place and build in full (`incremental.FULL_BUILD_SHARE`).
     .venv/bin/python -m benchmarks.incremental_scale WAREHOUSE [--every 100 20 10 4 2]
 
 WAREHOUSE is a DuckDB file reconcile has built (the harness's prepare and reconcile stages
-leave one). For each N in --every, a copy gets a day in which every N-th Salesforce lead
-changed upstream, and is brought up to date twice, each in a fresh process on its own copy:
-as reconcile would (`build_staging`), and with a full build forced. Prints one JSON line per
-N: the records changed, what the build did, seconds and peak RSS of each.
+leave one). For each N in --every, a copy gets a working day in which every N-th Salesforce
+lead changed upstream (`harness.land_a_working_day`, with new leads, MQLs and deals in
+proportion), and is brought up to date twice, each in a fresh process on its own copy: as
+reconcile would (`build_staging`), and with a full build forced. Prints one JSON line per N:
+the records landed, what the build did, seconds and peak RSS of each.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.harness import child_report, high_water_mib, land_changed_leads
+from benchmarks.harness import child_report, high_water_mib, land_a_working_day
 from revops.reconcile.build import build_staging
 from revops.warehouse import get_engine
 
@@ -39,9 +40,9 @@ def main() -> None:
             landed = Path(directory) / "landed.duckdb"
             shutil.copy(args.warehouse, landed)
             engine = get_engine(f"duckdb:///{landed}")
-            changed = land_changed_leads(engine, every)
+            landed = land_a_working_day(engine, every)
             engine.dispose()
-            report = {"every": every, "changed_leads": changed}
+            report = {"every": every, "landed": landed}
             for build in ("as_reconcile_would", "full"):
                 copy = Path(directory) / f"{build}.duckdb"
                 shutil.copy(landed, copy)

@@ -414,3 +414,26 @@ def test_the_scope_check_names_the_prospects_staging_already_holds(updated):
             held.iloc[-1],
         ]
         assert existing_prospects(conn, []) == []
+
+
+def test_the_benchmarks_working_day_is_built_in_place_as_a_full_build_would(small_exports, tmp_path):
+    """The day the benchmarks time (`harness.land_a_working_day`) updates staging in place,
+    to what a full build gives, so the incremental figures they report are of a correct build."""
+    from benchmarks.harness import land_a_working_day
+
+    engine = get_engine(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+    land_exports(engine, small_exports)
+    build_staging(engine, "day-1")
+    landed = land_a_working_day(engine, every=20)
+    assert all(landed.values()), landed  # every kind of change is in the day
+    build = build_staging(engine, "day-2")
+    assert build.update is not None
+    with engine.connect() as conn:
+        new_leads = "select count(*) from staging.prospect_identities where record_id like '00QDAY%'"
+        moved_on = "select count(*) from staging.prospect_stages where entered_at > :cutoff"
+        assert conn.execute(sa.text(new_leads)).scalar_one() > 0
+        assert (
+            conn.execute(sa.text(moved_on), {"cutoff": build.data_cutoff - timedelta(hours=1)}).scalar_one()
+            > 0
+        )
+    _assert_same_as_a_full_build(engine, build)

@@ -252,7 +252,8 @@ def close_scope(
     new_facts = new_identities.assign(is_emailed=new_identities["email_normalized"].notna())
     new = _with_keys(pa.Table.from_pandas(new_facts[fact_schema.names], fact_schema, preserve_index=False))
     changed_keys = {
-        "\0".join(record) for record in changed[["source", "object", "record_id"]].itertuples(index=False)
+        KEY_SEPARATOR.join(record)
+        for record in changed[["source", "object", "record_id"]].itertuples(index=False)
     }
     # Both versions of a changed record reach out; the current ones decide the matches.
     facts = pa.concat_tables([old, new])
@@ -277,7 +278,7 @@ def close_scope(
     named = facts.filter(pc.and_(pc.invert(facts["is_emailed"]), among(facts["name_key"], changed_names)))
     links = read_arrow(conn, "select opportunity_id, prospect_id from staging.opportunities")
     keys = {
-        f"{source}\0{name}\0{record_id}"
+        KEY_SEPARATOR.join((source, name, record_id))
         for (source, name), ids in scope.records.items()
         if (source, name) in IDENTITY_OBJECTS
         for record_id in ids
@@ -309,7 +310,7 @@ def close_scope(
     )
     records = {object_key: set(ids) for object_key, ids in scope.records.items()}
     for key in keys:
-        source, name, record_id = key.split("\0")
+        source, name, record_id = key.split(KEY_SEPARATOR)
         records[(source, name)].add(record_id)
     records[("salesforce", "Opportunity")] |= opportunities
     known_names = outside.select(["name_key", "prospect_id"]).to_pandas().drop_duplicates()
@@ -319,6 +320,9 @@ def close_scope(
     return closed
 
 
+# Joins a record's source, object and id into one key: a character no CRM id or name holds.
+KEY_SEPARATOR = "\0"
+
 IDENTITY_FACTS_SQL = """
 select source, object, record_id, prospect_id, converted_opportunity_id, name_key,
     match_rule = 'email' as is_emailed
@@ -327,8 +331,9 @@ from staging.prospect_identities
 
 
 def _with_keys(facts: pa.Table) -> pa.Table:
-    """The facts with each record's "source\0object\0record_id" key, as the scope lists it."""
-    key = pc.binary_join_element_wise(facts["source"], facts["object"], facts["record_id"], "\0")
+    """The facts with each record's key (source, object and record id, joined by
+    `KEY_SEPARATOR`), as `close_scope` lists the scope's records."""
+    key = pc.binary_join_element_wise(facts["source"], facts["object"], facts["record_id"], KEY_SEPARATOR)
     return facts.append_column("key", key)
 
 

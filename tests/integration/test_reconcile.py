@@ -186,6 +186,39 @@ def test_a_payload_with_a_bare_nan_is_typed_not_lost(tmp_path):
     assert leads.loc["00Q2", "Lead_Score__c"] == 42.0
 
 
+@pytest.mark.parametrize("warehouse", ["duckdb", "postgresql"])
+def test_records_deleted_upstream_are_counted_and_not_typed(warehouse, tmp_path):
+    """Typing slices the live records off the current versions (the query lists them first):
+    deleted ones between live ones in id order must neither be typed nor cost a live one."""
+    with scratch_warehouse(warehouse, tmp_path) as url:
+        engine = get_engine(url)
+        landed_at = datetime(2026, 3, 2, tzinfo=UTC)
+        spec = BatchSpec(
+            "salesforce", "Lead", "full", None, landed_at, "api", "Id", "SystemModstamp", "IsDeleted"
+        )
+        writer = BatchWriter(engine, spec, "deleted-test")
+        writer.write_page(
+            [
+                {
+                    "Id": lead_id,
+                    "CreatedDate": "2026-03-01T09:00:00Z",
+                    "IsDeleted": lead_id in ("00Q1", "00Q3"),
+                }
+                for lead_id in ("00Q1", "00Q2", "00Q3", "00Q4")
+            ]
+        )
+        writer.complete(landed_at)
+        with engine.connect() as conn:
+            typed = typed_objects(conn, "deleted-test")
+    assert typed[("salesforce", "Lead")]["Id"].tolist() == ["00Q2", "00Q4"]
+    assert typed.counts["salesforce.Lead"] == {
+        "records": 4,
+        "deleted_upstream": 2,
+        "quarantined": 0,
+        "typed": 2,
+    }
+
+
 def test_leads_without_email_join_their_person_by_name_and_company(staged, small_world):
     engine, build = staged
     identities = table(engine, "staging.prospect_identities", "record_id").set_index("record_id")

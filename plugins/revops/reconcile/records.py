@@ -102,7 +102,7 @@ versions as (
 select record_id, batch_id, is_deleted, payload
 from versions
 where version_rank = 1
-order by record_id
+order by is_deleted, record_id
 """
 
 
@@ -137,8 +137,9 @@ UNSCOPED_OBJECTS = {("salesforce", "User"), ("salesforce", "Campaign")}
 
 
 def current_records_sql(scoped: bool = False) -> str:
-    """The current version of each record of one object (`:source`, `:object`); `scoped`:
-    of the records listed in `staging.reconcile_scope` only."""
+    """The current version of each record of one object (`:source`, `:object`), the live ones
+    first, each part in record id order; `scoped`: of the records listed in
+    `staging.reconcile_scope` only."""
     scope_join = """
     inner join staging.reconcile_scope as scope
         on scope.source = :source and scope.object = :object and scope.record_id = records.record_id"""
@@ -156,8 +157,9 @@ def typed_objects(conn: sa.Connection, build_id: str, scoped: bool = False) -> T
         current = read_arrow(conn, sql, {"source": source, "object": object_name})
         if not scoped:  # raw read whole: DuckDB's cache of it is the typing's memory now
             release_cached_blocks(conn)
-        deleted = current["is_deleted"].cast(pa.bool_())
-        live = current.filter(pc.invert(deleted))
+        deleted = int(pc.sum(current["is_deleted"].cast(pa.bool_())).as_py() or 0)
+        # Sliced, not filtered: a filter copied every payload (1.5 s at a million leads).
+        live = current.slice(0, current.num_rows - deleted)  # the query lists live records first
         fields = dict.fromkeys(
             [*expected_fields(source, object_name), *spec.required, *spec.types, *READER_MARKS]
         )
@@ -166,7 +168,9 @@ def typed_objects(conn: sa.Connection, build_id: str, scoped: bool = False) -> T
         frame, reasons = type_records(payloads, spec, timezone)
         reasons = _flag_reader_marks(frame, reasons)
         bad = reasons.notna().to_numpy()
-        keys = live.select(["record_id", "batch_id"]).to_pandas()
+        # Copied (a take), not viewed: a frame viewing the read's buffers keeps all of them,
+        # payloads too, alive for the rest of the build (0.9 GiB more at a million leads).
+        keys = live.select(["record_id", "batch_id"]).take(np.arange(live.num_rows)).to_pandas()
         quarantined.append(
             keys[bad].assign(
                 build_id=build_id,
@@ -179,7 +183,7 @@ def typed_objects(conn: sa.Connection, build_id: str, scoped: bool = False) -> T
         frames[(source, object_name)] = frame[~bad].assign(_batch_id=keys["batch_id"][~bad])
         counts[f"{source}.{object_name}"] = {
             "records": current.num_rows,
-            "deleted_upstream": int(pc.sum(deleted).as_py() or 0),
+            "deleted_upstream": deleted,
             "quarantined": int(bad.sum()),
             "typed": int((~bad).sum()),
         }

@@ -39,7 +39,7 @@ import sqlalchemy as sa
 from revops.reconcile.frames import among
 from revops.reconcile.records import SPECS, TypedObjects
 from revops.warehouse import read_frame
-from revops.warehouse.load import append_frame, read_arrow, replace_table
+from revops.warehouse.load import append_frame, empty_work_table, read_arrow
 from revops.warehouse.schema import builds, reconcile_scope
 
 log = logging.getLogger(__name__)
@@ -193,7 +193,8 @@ def fill_scope(conn: sa.Connection, scope: Scope) -> None:
             (OPPORTUNITY_KEYS, scope.opportunity_ids),
         ]
     ]
-    replace_table(conn, reconcile_scope, pd.concat(rows, ignore_index=True))
+    empty_work_table(conn, reconcile_scope)
+    append_frame(conn, reconcile_scope, pd.concat(rows, ignore_index=True))
 
 
 def list_new_prospects(conn: sa.Connection, prospect_ids: list[str]) -> None:

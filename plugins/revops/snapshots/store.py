@@ -30,7 +30,7 @@ import sqlalchemy as sa
 
 from revops.reconcile.parsing import parse_numbers
 from revops.warehouse.engine import refresh_statistics
-from revops.warehouse.load import append_frame, read_frame
+from revops.warehouse.load import append_frame, empty_work_table, read_frame
 from revops.warehouse.schema import quarantine, score_capture, score_intervals, snapshot_runs
 
 INTERVAL_COLUMNS = [
@@ -136,9 +136,12 @@ def _write_changes(
     """Close the intervals this snapshot ends, open the new ones: (opened, gone).
 
     The pull goes through `snapshots.score_capture`, emptied again before the transaction
-    commits, so no other transaction ever sees its rows."""
+    commits, so no other transaction ever sees its rows. It is emptied first with
+    `empty_work_table` (a truncate on PostgreSQL), which also drops the rows the last pull's
+    closing delete left dead; that delete keeps the row estimate the pull was planned with,
+    which a test reads."""
     key = {"source": capture.source, "object": capture.object, "at": capture.snapshot_at}
-    conn.execute(score_capture.delete())
+    empty_work_table(conn, score_capture)
     append_frame(conn, score_capture, pd.DataFrame({"record_id": record_ids, "score": scores, "keep": keep}))
     # PostgreSQL plans these with nested loops over tables it takes for a row or two: the
     # pull, emptied after every snapshot, and a store without statistics yet (at 100k leads,

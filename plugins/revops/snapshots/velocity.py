@@ -32,7 +32,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from revops.configuration import ConfigError, read_config
-from revops.warehouse.load import read_frame, replace_rows, replace_table
+from revops.warehouse.load import empty_work_table, read_frame, replace_rows, replace_table
 from revops.warehouse.schema import (
     engagement_trend,
     score_change_hours,
@@ -307,7 +307,7 @@ def _rebuild_everyone(conn: sa.Connection, settings: VelocitySettings) -> int:
 
 def _rebuild_scope(conn: sa.Connection, settings: VelocitySettings) -> int:
     """The series of the prospects whose chosen record, or its intervals, changed (`_SCOPE`)."""
-    conn.execute(score_change_scope.delete())
+    empty_work_table(conn, score_change_scope)
     conn.execute(sa.text(_SCOPE), {"prefer_source": settings.prefer_source})
     _count_hours(conn, sign=-1)  # what the rebuilt prospects' old changes counted
     conn.execute(sa.text(f"delete from marts.score_changes where {_IN_SCOPE}"))

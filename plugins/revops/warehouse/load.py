@@ -85,6 +85,19 @@ def replace_rows(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame, wher
     return append_frame(conn, table, frame)
 
 
+def empty_work_table(conn: sa.Connection, table: sa.Table) -> None:
+    """Empty a work table (one a transaction fills, reads and empties again) before filling it.
+
+    PostgreSQL: a TRUNCATE. Deleted rows stay in the table, dead, until a vacuum, and the
+    statements that read the next fill scan them too: 30 daily score pulls of a million leads
+    left 1.7 GB of them with autovacuum off. TRUNCATE locks the table until the commit, so
+    two such transactions take turns. DuckDB: a delete, which frees its blocks itself."""
+    if is_duckdb(conn):
+        conn.execute(table.delete())
+    else:
+        conn.execute(sa.text(f"truncate table {table.fullname}"))
+
+
 def replace_table(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> int:
     """Replace a whole table's contents (for staging tables rebuilt on every run)."""
     conn.execute(table.delete())

@@ -214,6 +214,7 @@ def land_a_working_day(engine: sa.Engine, every: int) -> dict[str, int]:
     `every`-th as many opportunities as there are moving to their next open stage (with its
     OpportunityHistory row), Negotiation closing won. Returns the records landed per object."""
     from revops.kpis.engine import current_build
+    from tests.helpers import land_increment
 
     with engine.connect() as conn:
         cutoff = current_build(conn).data_cutoff
@@ -245,8 +246,9 @@ def land_a_working_day(engine: sa.Engine, every: int) -> dict[str, int]:
         ("salesforce", "Opportunity", moved_deals),
         ("salesforce", "OpportunityHistory", stage_rows),
     ]
+    run_id = f"benchmark-working-day-{at:%Y%m%dT%H}"
     for source, object_name, records in day:
-        _land_increment(engine, source, object_name, records, cutoff, at.to_pydatetime())
+        land_increment(engine, source, object_name, records, (cutoff, at.to_pydatetime()), run_id, "csv")
     return {f"{source}.{object_name}": len(records) for source, object_name, records in day}
 
 
@@ -339,17 +341,6 @@ def _deals_moving_on(deals: list[dict], at: pd.Timestamp) -> tuple[list[dict], l
             }
         )
     return moved, history
-
-
-def _land_increment(engine: sa.Engine, source: str, object_name: str, records: list[dict], since, at) -> None:
-    from revops.extract.landing import BatchSpec, BatchWriter
-
-    id_field = "hs_object_id" if source == "hubspot" else "Id"
-    deleted = "IsDeleted" if source == "salesforce" else None
-    spec = BatchSpec(source, object_name, "incremental", since, at, "csv", id_field, None, deleted)
-    writer = BatchWriter(engine, spec, f"benchmark-working-day-{at:%Y%m%dT%H}")
-    writer.write_page(records)
-    writer.complete(None)
 
 
 def scorecard_week(engine: sa.Engine, audience: str = "executive_weekly"):

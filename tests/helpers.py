@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from revops.extract.csv_source import csv_batches
 from revops.extract.hubspot import HubSpotSettings
-from revops.extract.landing import land_snapshot
+from revops.extract.landing import BatchSpec, BatchWriter, land_snapshot
 from revops.extract.resilience import RetryPolicy
 from revops.extract.salesforce import SalesforceSettings
 from revops.reconcile.build import BuildResult, build_staging
@@ -54,6 +54,25 @@ def hubspot_settings(sandbox, **changes) -> HubSpotSettings:
 
 def land_exports(engine: sa.Engine, exports: Path, run_id: str = "test-run") -> list:
     return [land_snapshot(engine, spec, records, run_id) for spec, records in csv_batches(exports)]
+
+
+def land_increment(
+    engine: sa.Engine,
+    source: str,
+    object_name: str,
+    records: list[dict],
+    window: tuple[datetime, datetime],
+    run_id: str,
+    origin: str = "test",
+) -> None:
+    """Land `records` of a CRM object as one complete incremental batch for `window`, keyed
+    as the connectors key them (Salesforce by Id, with IsDeleted; HubSpot by hs_object_id)."""
+    id_field = "hs_object_id" if source == "hubspot" else "Id"
+    deleted = "IsDeleted" if source == "salesforce" else None
+    spec = BatchSpec(source, object_name, "incremental", *window, origin, id_field, None, deleted)
+    writer = BatchWriter(engine, spec, run_id)
+    writer.write_page(records)
+    writer.complete(high_water=None)
 
 
 def stage(url: str, exports: Path, run_id: str = "test-run") -> tuple[sa.Engine, BuildResult]:

@@ -21,7 +21,7 @@ from revops.reconcile import incremental
 from revops.reconcile.build import build_staging
 from revops.reconcile.incremental import existing_prospects
 from revops.warehouse import get_engine, read_frame
-from tests.helpers import land_exports
+from tests.helpers import land_exports, land_increment
 
 STAGING_TABLES = [
     "prospects",
@@ -56,14 +56,7 @@ def _payloads(conn, source: str, object_name: str) -> dict[str, dict]:
 
 
 def _land(engine, source: str, object_name: str, records: list[dict], at: datetime) -> None:
-    id_field = "hs_object_id" if source == "hubspot" else "Id"
-    deleted = "IsDeleted" if source == "salesforce" else None
-    spec = BatchSpec(
-        source, object_name, "incremental", at - timedelta(days=1), at, "test", id_field, None, deleted
-    )
-    writer = BatchWriter(engine, spec, "incremental-test")
-    writer.write_page(records)
-    writer.complete(high_water=None)
+    land_increment(engine, source, object_name, records, (at - timedelta(days=1), at), "incremental-test")
 
 
 def _staging(engine) -> dict[str, pd.DataFrame]:

@@ -4,6 +4,7 @@ staging) makes it compute afresh. On DuckDB and PostgreSQL."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import date, datetime, timedelta
 
@@ -38,8 +39,14 @@ def _statements(engine: sa.Engine) -> list[str]:
 
 
 def _kpi_queries(sent: list[str]) -> list[str]:
-    # The engine's one statement per KPI and period, which labels each row's dimension.
-    return [s for s in sent if " as dimension" in s]
+    """The engine's KPI statements (they label each row's dimension), one per slice computed:
+    a statement for several periods (`every_period_sql`) once per row of its period table."""
+    return [s for s in sent if " as dimension" in s for _ in range(_periods_in(s))]
+
+
+def _periods_in(statement: str) -> int:
+    together = re.search(r"from \(values (.*?)\) as kpi_period", statement, re.DOTALL)
+    return together.group(1).count("), (") + 1 if together else 1
 
 
 def _totals(results: pd.DataFrame) -> pd.DataFrame:

@@ -17,6 +17,8 @@ from revops.kpis.engine import (
     compute_kpis,
     current_build,
     query_parameters,
+    query_periods,
+    query_slice,
     render_sql,
     version_sql,
 )
@@ -248,6 +250,34 @@ def test_one_statement_for_every_dimension_gives_what_one_per_dimension_gives(st
                     _sorted(together[columns]), _sorted(one_by_one[columns]), check_dtype=False, rtol=1e-9
                 )
                 compared += len(together)
+    assert compared > 1000  # rows were there to compare, not two empty answers
+
+
+@pytest.mark.parametrize("scope", [Scope(), Scope("region", "EMEA")], ids=["all", "EMEA"])
+def test_one_statement_for_every_period_gives_what_one_per_period_gives(computed, scope):
+    """On DuckDB the engine runs a version that says `periods_together` for several periods in
+    one statement (`every_period_sql`): it must give every period the rows it gives that
+    period alone."""
+    engine, _ = computed
+    periods = [*PERIODS[3:6], *PERIODS[9:12], PERIODS[-1]]  # months, weeks and a quarter
+    compared = 0
+    with engine.connect() as conn:
+        build = current_build(conn)
+        for kpi in REGISTRY.values():
+            for version in kpi.usable_versions():
+                if not version.periods_together:
+                    continue
+                together = query_periods(conn, kpi, version, periods, scope, build)
+                for period, rows in zip(periods, together, strict=True):
+                    alone = query_slice(conn, kpi, version, period, scope, build)
+                    pd.testing.assert_frame_equal(
+                        _sorted(rows),
+                        _sorted(alone),
+                        check_dtype=False,
+                        rtol=1e-9,
+                        obj=f"{kpi.id} v{version.version} {period}",
+                    )
+                    compared += len(rows)
     assert compared > 1000  # rows were there to compare, not two empty answers
 
 

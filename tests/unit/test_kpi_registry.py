@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from revops.kpis.engine import every_dimension_sql, render_sql
+from revops.kpis.engine import every_dimension_sql, every_period_sql, render_sql
 from revops.kpis.registry import load_registry
 from revops.kpis.scope import Scope
 
@@ -41,6 +41,21 @@ def test_only_whitelisted_names_reach_the_sql_text():
         every_dimension_sql(version.sql, ("total", "region; drop table x"), Scope())
     with pytest.raises(ValueError, match="unknown scope column"):
         Scope("email", "x")
+
+
+def test_one_statement_for_every_period_reads_each_bound_from_its_period_row():
+    statement = (
+        "select segment, count(*) as numerator from t where day >= :period_start and day < :period_end"
+        " and at >= :period_start_at and at < :period_end_at and day::date < :as_of group by segment"
+    )
+    sql = every_period_sql(statement, 2)
+    assert ":period_start_0, :period_end_0, :period_start_at_0, :period_end_at_0" in sql
+    assert ":period_start_1, :period_end_1, :period_start_at_1, :period_end_at_1" in sql
+    assert (
+        "day >= kpi_period.period_start and day < kpi_period.period_end"
+        " and at >= kpi_period.period_start_at and at < kpi_period.period_end_at"
+    ) in sql
+    assert "day::date < :as_of" in sql  # a cast and the other parameters are left alone
 
 
 def test_variants_are_kpis_of_their_own_and_only_use_versions_that_take_their_parameters():

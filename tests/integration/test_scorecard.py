@@ -175,18 +175,18 @@ def test_the_attribution_table_hands_out_the_periods_won_revenue_in_every_model(
 
 
 def test_a_version_that_only_rewrote_a_query_is_no_restatement(staged, marketing_month):
-    """Funnel v2 and v3 and attribution v2 only rewrote the query before them (published 3
-    and 4 Dec 2026, in effect since 2025): no note, and no older version is computed again.
-    Lead-to-opportunity v2 changed the meaning, published 30 Oct 2026: September is still
-    restated."""
+    """Funnel v2 and v3 and attribution v2 and v3 only rewrote the query before them
+    (published 3 to 5 Dec 2026, in effect since 2025): no note, and no older version is
+    computed again. Lead-to-opportunity v2 changed the meaning, published 30 Oct 2026:
+    September is still restated by v2, whose numbers its rewrite v4 computes."""
     notes = {t.kpi_id: [n for n in t.notes if n.startswith("Restated")] for t in marketing_month.tiles}
     assert notes["funnel_stage_conversion.mql_to_sal"] == []
     (restated,) = notes["lead_to_opportunity_rate"]
     assert restated.startswith("Restated by v2 (published 30 Oct 2026): v1 gave")
     stored = table(staged, "marts.kpi_results", "kpi_id")
     versions = stored.groupby(stored["kpi_id"].str.split(".").str[0])["kpi_version"].unique()
-    assert set(versions["attribution"]) == {2} and set(versions["funnel_stage_conversion"]) == {3}
-    assert set(versions["lead_to_opportunity_rate"]) == {1, 2}
+    assert set(versions["attribution"]) == {3} and set(versions["funnel_stage_conversion"]) == {3}
+    assert set(versions["lead_to_opportunity_rate"]) == {1, 4}
 
 
 def test_no_prospect_contact_details_reach_any_scorecard(staged, small_world):

@@ -1,0 +1,103 @@
+"""Each KPI version over the KPI DAG's periods, one statement per period against one for all
+(`engine.every_period_sql`): how `periods_together` in a definition was chosen.
+
+    .venv/bin/python -m benchmarks.kpi_periods_together WAREHOUSE [--kpi lead_to_opportunity_rate ...]
+
+WAREHOUSE is a DuckDB file reconcile has built (the harness's --dir holds one). Every
+published version in effect over the horizon, for the whole company, on one connection (so
+each figure is that statement's own). Both ways must give the same rows; a version DuckDB
+cannot run together is reported as such. Prints one line per KPI version, then a JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+from revops.kpis.engine import (
+    EVERYTHING,
+    current_build,
+    every_period_parameters,
+    every_period_sql,
+    query_parameters,
+    version_sql,
+)
+from revops.kpis.registry import Kpi, KpiVersion, load_registry
+from revops.periods import GRAINS, Period, local_date, period_containing
+from revops.pipeline import KPI_HORIZON
+from revops.warehouse import get_engine, read_frame
+
+KEY = ["period", "dimension", "segment"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("warehouse", type=Path)
+    parser.add_argument("--kpi", nargs="+", help="only these KPIs (ids or families)")
+    args = parser.parse_args()
+    engine = get_engine(f"duckdb:///{args.warehouse}")
+    measured = []
+    with engine.connect() as conn:
+        periods = horizon_periods(conn)
+        for kpi in load_registry().values():
+            if args.kpi and not {kpi.id, kpi.id.split(".")[0]} & set(args.kpi):
+                continue
+            for version, its_periods in versions_in_effect(kpi, periods).items():
+                measured.append(measure(conn, kpi, version, its_periods))
+                print(json.dumps(measured[-1]), flush=True)
+    print(json.dumps({"versions": len(measured)}))
+
+
+def horizon_periods(conn: sa.Connection) -> list[Period]:
+    cutoff = current_build(conn).data_cutoff
+    latest = {grain: period_containing(grain, local_date(cutoff, "UTC")) for grain in GRAINS}
+    return [period for grain in GRAINS for period in latest[grain].history(KPI_HORIZON[grain])]
+
+
+def versions_in_effect(kpi: Kpi, periods: list[Period]) -> dict[KpiVersion, list[Period]]:
+    by_version: dict[KpiVersion, list[Period]] = {}
+    for period in periods:
+        version = kpi.version_for(period.start)
+        if version is not None:
+            by_version.setdefault(version, []).append(period)
+    return by_version
+
+
+def measure(conn: sa.Connection, kpi: Kpi, version: KpiVersion, periods: list[Period]) -> dict:
+    """Both ways, the same rows required; the seconds of each."""
+    cutoff = current_build(conn).data_cutoff
+    statement = version_sql(kpi, version, EVERYTHING)
+    started = time.perf_counter()
+    one_by_one = pd.concat(
+        read_frame(conn, statement, query_parameters(kpi, p, EVERYTHING, cutoff)).assign(period=i)
+        for i, p in enumerate(periods)
+    )
+    per_period = time.perf_counter() - started
+    report = {"kpi": kpi.id, "version": version.version, "periods": len(periods)}
+    report |= {"per_period_s": round(per_period, 2), "says_together": version.periods_together}
+    started = time.perf_counter()
+    try:
+        params = every_period_parameters(kpi, periods, EVERYTHING, cutoff)
+        together = read_frame(conn, every_period_sql(statement, len(periods)), params)
+    except sa.exc.DBAPIError as error:
+        conn.rollback()
+        return report | {"together": f"failed: {str(error.orig).splitlines()[0][:100]}"}
+    report["together_s"] = round(time.perf_counter() - started, 2)
+    together = together.rename(columns={"period_position": "period"})
+    pd.testing.assert_frame_equal(_sorted(one_by_one), _sorted(together), check_dtype=False, rtol=1e-9)
+    return report | {"ratio": round(per_period / max(report["together_s"], 1e-3), 2)}
+
+
+def _sorted(rows: pd.DataFrame) -> pd.DataFrame:
+    columns = [*KEY, "numerator", "denominator", "volume"]
+    typed = rows[columns].astype({"period": int, "dimension": str, "segment": str, "numerator": float})
+    return typed.sort_values(KEY, ignore_index=True)
+
+
+if __name__ == "__main__":
+    main()

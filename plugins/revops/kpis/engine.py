@@ -336,11 +336,12 @@ def _query_slices(
     finally:
         for conn in opened:
             conn.close()
-    rows: list[pd.DataFrame] = [NO_DATA_TOTAL] * len(slices)
-    for indexes, found in zip(by_version.values(), queried, strict=True):
-        for index, frame in zip(indexes, found, strict=True):
-            rows[index] = frame
-    return rows
+    by_index = {
+        index: frame
+        for indexes, found in zip(by_version.values(), queried, strict=True)
+        for index, frame in zip(indexes, found, strict=True)
+    }
+    return [by_index[index] for index in range(len(slices))]
 
 
 def query_slice(

@@ -14,25 +14,19 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
 
-from revops.kpis.engine import (
-    EVERYTHING,
-    current_build,
-    every_period_parameters,
-    every_period_sql,
-    query_parameters,
-    version_sql,
-)
+from revops.kpis.engine import EVERYTHING, Build, current_build, query_periods
 from revops.kpis.registry import Kpi, KpiVersion, load_registry
 from revops.periods import GRAINS, Period, local_date, period_containing
 from revops.pipeline import KPI_HORIZON
-from revops.warehouse import get_engine, read_frame
+from revops.warehouse import get_engine
 
-KEY = ["period", "dimension", "segment"]
+KEY = ["dimension", "segment"]
 
 
 def main() -> None:
@@ -43,19 +37,19 @@ def main() -> None:
     engine = get_engine(f"duckdb:///{args.warehouse}")
     measured = []
     with engine.connect() as conn:
-        periods = horizon_periods(conn)
+        build = current_build(conn)
+        periods = horizon_periods(build)
         for kpi in load_registry().values():
             if args.kpi and not {kpi.id, kpi.id.split(".")[0]} & set(args.kpi):
                 continue
             for version, its_periods in versions_in_effect(kpi, periods).items():
-                measured.append(measure(conn, kpi, version, its_periods))
+                measured.append(measure(conn, kpi, version, its_periods, build))
                 print(json.dumps(measured[-1]), flush=True)
     print(json.dumps({"versions": len(measured)}))
 
 
-def horizon_periods(conn: sa.Connection) -> list[Period]:
-    cutoff = current_build(conn).data_cutoff
-    latest = {grain: period_containing(grain, local_date(cutoff, "UTC")) for grain in GRAINS}
+def horizon_periods(build: Build) -> list[Period]:
+    latest = {grain: period_containing(grain, local_date(build.data_cutoff, "UTC")) for grain in GRAINS}
     return [period for grain in GRAINS for period in latest[grain].history(KPI_HORIZON[grain])]
 
 
@@ -68,34 +62,32 @@ def versions_in_effect(kpi: Kpi, periods: list[Period]) -> dict[KpiVersion, list
     return by_version
 
 
-def measure(conn: sa.Connection, kpi: Kpi, version: KpiVersion, periods: list[Period]) -> dict:
-    """Both ways, the same rows required; the seconds of each."""
-    cutoff = current_build(conn).data_cutoff
-    statement = version_sql(kpi, version, EVERYTHING)
-    started = time.perf_counter()
-    one_by_one = pd.concat(
-        read_frame(conn, statement, query_parameters(kpi, p, EVERYTHING, cutoff)).assign(period=i)
-        for i, p in enumerate(periods)
-    )
-    per_period = time.perf_counter() - started
+def measure(conn: sa.Connection, kpi: Kpi, version: KpiVersion, periods: list[Period], build: Build) -> dict:
+    """The engine's `query_periods` both ways (the version's `periods_together` set each way),
+    the same rows required; the seconds of each."""
     report = {"kpi": kpi.id, "version": version.version, "periods": len(periods)}
-    report |= {"per_period_s": round(per_period, 2), "says_together": version.periods_together}
+    report["says_together"] = version.periods_together
+    alone, together = (replace(version, periods_together=flag) for flag in (False, True))
+    started = time.perf_counter()
+    one_by_one = query_periods(conn, kpi, alone, periods, EVERYTHING, build)
+    report["per_period_s"] = round(time.perf_counter() - started, 2)
     started = time.perf_counter()
     try:
-        params = every_period_parameters(kpi, periods, EVERYTHING, cutoff)
-        together = read_frame(conn, every_period_sql(statement, len(periods)), params)
+        all_at_once = query_periods(conn, kpi, together, periods, EVERYTHING, build)
     except sa.exc.DBAPIError as error:
         conn.rollback()
         return report | {"together": f"failed: {str(error.orig).splitlines()[0][:100]}"}
     report["together_s"] = round(time.perf_counter() - started, 2)
-    together = together.rename(columns={"period_position": "period"})
-    pd.testing.assert_frame_equal(_sorted(one_by_one), _sorted(together), check_dtype=False, rtol=1e-9)
-    return report | {"ratio": round(per_period / max(report["together_s"], 1e-3), 2)}
+    for period_alone, period_with_the_rest in zip(one_by_one, all_at_once, strict=True):
+        pd.testing.assert_frame_equal(
+            _sorted(period_alone), _sorted(period_with_the_rest), check_dtype=False, rtol=1e-9
+        )
+    return report | {"ratio": round(report["per_period_s"] / max(report["together_s"], 1e-3), 2)}
 
 
 def _sorted(rows: pd.DataFrame) -> pd.DataFrame:
     columns = [*KEY, "numerator", "denominator", "volume"]
-    typed = rows[columns].astype({"period": int, "dimension": str, "segment": str, "numerator": float})
+    typed = rows[columns].astype({"dimension": str, "segment": str, "numerator": float})
     return typed.sort_values(KEY, ignore_index=True)
 
 

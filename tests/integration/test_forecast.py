@@ -147,10 +147,14 @@ def results(any_warehouse_url):
 
 
 def _changes() -> pd.DataFrame:
+    """Each history row with the time the deal's next one was recorded (`replaced_at`, as
+    reconcile writes it); each deal's history above is in time order."""
     rows = [
-        (deal, at, stage, stage in CLOSED, amount, expected, category)
+        (deal, at, stage, stage in CLOSED, amount, expected, category, replaced_at)
         for deal, (_, amount, _, history) in DEALS.items()
-        for at, stage, expected, category in history
+        for (at, stage, expected, category), replaced_at in zip(
+            history, [row[0] for row in history[1:]] + [None], strict=True
+        )
     ]
     columns = [
         "opportunity_id",
@@ -160,13 +164,15 @@ def _changes() -> pd.DataFrame:
         "amount",
         "close_date",
         "forecast_category",
+        "replaced_at",
     ]
     return pd.DataFrame(rows, columns=columns)
 
 
 def _stage_entries() -> pd.DataFrame:
     changes = _changes().rename(columns={"changed_at": "entered_at"})
-    return changes.drop_duplicates(["opportunity_id", "stage"])[["opportunity_id", "stage", "entered_at"]]
+    first = changes.drop_duplicates(["opportunity_id", "stage"])[["opportunity_id", "stage", "entered_at"]]
+    return first.assign(replaced_at=first.groupby("opportunity_id")["entered_at"].shift(-1))
 
 
 def _opportunities() -> pd.DataFrame:

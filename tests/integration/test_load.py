@@ -12,6 +12,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateTable
 
 from revops.devtools.postgres import scratch_warehouse
+from revops.reconcile.build import _first_stage_entries
+from revops.reconcile.stages import OpportunityStages
 from revops.warehouse import get_engine, read_frame
 from revops.warehouse.engine import release_cached_blocks
 from revops.warehouse.load import append_frame, read_arrow, replace_rows
@@ -291,3 +293,55 @@ def test_releasing_duckdbs_cached_blocks_puts_any_memory_limit_back_as_it_was(wa
         for _ in range(3):  # a build releases once per object: the limit must not creep down
             release_cached_blocks(conn)
         assert conn.exec_driver_sql("select current_setting('memory_limit')").scalar_one() == shown
+
+
+START = pd.Timestamp("2026-03-02 09:00")
+
+
+def _history(rows: list[tuple]) -> pd.DataFrame:
+    """Stage-history rows as reconcile orders them (deal, time, stage), from (deal, minute,
+    stage) tuples."""
+    frame = pd.DataFrame(rows, columns=["opportunity_id", "minute", "stage"])
+    frame["changed_at"] = START + pd.to_timedelta(frame.pop("minute"), unit="min")
+    return frame.sort_values(["opportunity_id", "changed_at", "stage"], ignore_index=True)
+
+
+# Two deals. O1 entered Qualification and an unknown stage (no place in the pipeline) at the
+# same minute: newest first puts Qualification before the unknown one, whose span is then
+# empty. O2 entered Demo and Proposal at the same minute: Proposal, later in the pipeline,
+# holds from then on.
+HISTORY = [
+    ("O1", 0, "Prospecting"), ("O1", 10, "Mystery"), ("O1", 10, "Qualification"), ("O1", 30, "Closed Won"),
+    ("O2", 5, "Proposal"), ("O2", 5, "Demo"),
+]  # fmt: skip
+# (deal, stage) -> the minute its entry stopped holding (None: it still holds)
+REPLACED = {
+    ("O1", "Prospecting"): 10, ("O1", "Mystery"): 10, ("O1", "Qualification"): 30, ("O1", "Closed Won"): None,
+    ("O2", "Demo"): 5, ("O2", "Proposal"): None,
+}  # fmt: skip
+
+
+def _replaced_minutes(frame: pd.DataFrame) -> dict:
+    minutes = (pd.to_datetime(frame["replaced_at"]) - START).dt.total_seconds() / 60
+    return {
+        (deal, stage): None if pd.isna(minute) else int(minute)
+        for deal, stage, minute in zip(frame["opportunity_id"], frame["stage"], minutes, strict=True)
+    }
+
+
+def test_each_stage_entry_holds_until_the_deals_next_one_in_a_build_and_in_an_older_warehouse(
+    any_warehouse_url,
+):
+    """`replaced_at`, which the as-of KPIs read: reconcile writes it, and a warehouse an
+    older version wrote has it filled by the same rule when the column is added."""
+    entries = _first_stage_entries(_history(HISTORY), OpportunityStages.load())
+    assert _replaced_minutes(entries) == REPLACED
+    engine = get_engine(any_warehouse_url)
+    with engine.begin() as conn:  # as an older version left it
+        conn.execute(sa.text("alter table staging.opportunity_stages drop column replaced_at"))
+        older = entries.drop(columns="replaced_at").astype(object)
+        conn.execute(opportunity_stages.insert(), older.where(older.notna(), None).to_dict("records"))
+    ensure_schema(engine)
+    with engine.connect() as conn:
+        filled = read_frame(conn, "select opportunity_id, stage, replaced_at from staging.opportunity_stages")
+    assert _replaced_minutes(filled) == REPLACED

@@ -14,7 +14,7 @@ from revops.extract.landing import BatchSpec, BatchWriter
 from revops.reconcile.build import build_staging
 from revops.reconcile.records import typed_objects
 from revops.warehouse import get_engine
-from revops.warehouse.schema import metadata
+from revops.warehouse.schema import ensure_schema, metadata
 from tests.helpers import land_exports, row_estimate, stage, table
 
 
@@ -326,3 +326,25 @@ def test_on_the_demo_world_duplicates_and_sources_match_the_ground_truth(tmp_pat
     prospects = table(engine, "staging.prospects", "prospect_id").query("not is_excluded")
     channels = prospects.set_index("email_normalized")["channel"].sort_index()
     assert channels.to_dict() == truth.set_index("email")["channel"].sort_index().to_dict()
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "postgresql"])
+def test_an_older_warehouse_gets_the_spans_a_build_writes(small_exports, tmp_path, kind):
+    """`replaced_at` filled in a warehouse an older version built (`schema.DERIVED_COLUMNS`)
+    equals what reconcile writes, on every history row and stage entry of the small world."""
+    spanned = {
+        "opportunity_changes": "opportunity_id, changed_at, stage",
+        "opportunity_stages": "opportunity_id, entered_at, stage",
+    }
+    with scratch_warehouse(kind, tmp_path) as url:
+        engine, _ = stage(url, small_exports)
+        built = {name: table(engine, f"staging.{name}", order) for name, order in spanned.items()}
+        with engine.begin() as conn:  # as an older version left them
+            for name in spanned:
+                conn.execute(sa.text(f"alter table staging.{name} drop column replaced_at"))
+        ensure_schema(engine)
+        for name, order in spanned.items():
+            filled = table(engine, f"staging.{name}", order)
+            pd.testing.assert_frame_equal(filled, built[name], check_dtype=False)
+            held = built[name]["replaced_at"]
+            assert held.notna().sum() > 100 and held.isna().sum() == built[name]["opportunity_id"].nunique()

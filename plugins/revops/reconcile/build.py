@@ -519,13 +519,15 @@ def _opportunity_changes(
             "forecast_category": stages.forecast_category(history["ForecastCategory"]),
         }
     )
-    return frame.sort_values(["opportunity_id", "changed_at", "stage"], ignore_index=True)
+    frame = frame.sort_values(["opportunity_id", "changed_at", "stage"], ignore_index=True)
+    frame["replaced_at"] = _replaced_at(frame.iloc[::-1], "changed_at")
+    return frame
 
 
 def _first_stage_entries(changes: pd.DataFrame, stages: OpportunityStages) -> pd.DataFrame:
     """When each opportunity first entered each stage, with its place in the pipeline."""
     first = changes.drop_duplicates(["opportunity_id", "stage"], ignore_index=True)
-    return pd.DataFrame(
+    entries = pd.DataFrame(
         {
             "opportunity_id": first["opportunity_id"],
             "stage": first["stage"],
@@ -533,6 +535,18 @@ def _first_stage_entries(changes: pd.DataFrame, stages: OpportunityStages) -> pd
             "stage_order": first["stage"].map(stages.order),
         }
     )
+    newest_first = sorted_rows(entries, ["opportunity_id", "entered_at", "stage_order"], [True, False, False])
+    entries["replaced_at"] = _replaced_at(newest_first, "entered_at")
+    return entries
+
+
+def _replaced_at(newest_first: pd.DataFrame, at: str) -> pd.Series:
+    """When each row stopped being its deal's newest: the `at` of the row before it in
+    `newest_first` order, for the same opportunity (null for the newest). The row in effect
+    at any moment is then the one whose [at, replaced_at) holds it, which a query finds with
+    a range filter instead of ranking the deal's history before every moment it asks about."""
+    newer_deal = newest_first["opportunity_id"].shift(1)
+    return newest_first[at].shift(1).where(newer_deal.eq(newest_first["opportunity_id"]))
 
 
 def _summary(conn: sa.Connection, counts: dict[str, dict[str, int]]) -> dict:

@@ -183,6 +183,9 @@ opportunity_stages = sa.Table(
     sa.Column("stage", sa.String, nullable=False),
     sa.Column("stage_order", sa.Integer),  # position in the pipeline; null for unknown stages
     _ts("entered_at", nullable=False),  # first entry into the stage
+    # The deal's next first entry, newest first by (entered_at, stage_order); null for its
+    # newest. Between the two, the deal's stage as the KPIs read it.
+    _ts("replaced_at"),
     schema="staging",
 )
 
@@ -394,6 +397,7 @@ opportunity_changes = sa.Table(  # every stage-history row: what the deal looked
     sa.Column("amount", sa.Double),
     sa.Column("close_date", sa.Date),  # the close date expected then (the actual one, once closed)
     sa.Column("forecast_category", sa.String),  # pipeline | best_case | commit | closed | omitted
+    _ts("replaced_at"),  # the deal's next row (null for its newest): this row holds until then
     schema="staging",
 )
 
@@ -615,9 +619,24 @@ def _add_new_indexes(conn: sa.Connection) -> None:
             index.create(conn, checkfirst=True)
 
 
+# New columns that hold what other columns of the same rows imply (reconcile writes them with
+# the rest): filled when added to rows an older version wrote, so no reader sees them empty
+# before the next build. Each expression is the rule reconcile applies (`build._replaced_at`).
+DERIVED_COLUMNS = {
+    ("staging.opportunity_changes", "replaced_at"): (
+        "lag(changed_at) over (partition by opportunity_id order by changed_at desc, stage desc)"
+    ),
+    ("staging.opportunity_stages", "replaced_at"): (
+        "lag(entered_at) over ("
+        "partition by opportunity_id order by entered_at desc, stage_order desc nulls last)"
+    ),
+}
+
+
 def _add_new_columns(conn: sa.Connection) -> None:
     """Bring tables an older version created up to date where that is safe: a new nullable
-    column is added (staging refills it on the next build). Anything else stops the run."""
+    column is added (staging refills it on the next build; a derived one is filled now).
+    Anything else stops the run."""
     rows = conn.execute(
         sa.text("select table_schema, table_name, column_name from information_schema.columns")
     )
@@ -627,6 +646,8 @@ def _add_new_columns(conn: sa.Connection) -> None:
         for column in [c for c in missing if c.nullable]:
             kind = column.type.compile(dialect=conn.dialect)
             conn.execute(sa.text(f"alter table {table.fullname} add column {column.name} {kind}"))
+            if (table.fullname, column.name) in DERIVED_COLUMNS:
+                _derive(conn, table, column.name)
         required = [c.name for c in missing if not c.nullable]
         if required:
             raise RuntimeError(
@@ -634,6 +655,20 @@ def _add_new_columns(conn: sa.Connection) -> None:
                 "older version. Delete the embedded warehouse file (var/warehouse.duckdb) or "
                 "migrate the table."
             )
+
+
+def _derive(conn: sa.Connection, table: sa.Table, column: str) -> None:
+    """Fill a derived column (`DERIVED_COLUMNS`) of the rows already there: the table is
+    rewritten, since its rows have no key an update could name."""
+    name, others = table.fullname, ", ".join(c.name for c in table.columns if c.name != column)
+    derived = DERIVED_COLUMNS[(name, column)]
+    for statement in (
+        f"create temporary table derived_rows as select {others}, {derived} as {column} from {name}",
+        f"delete from {name}",
+        f"insert into {name} ({others}, {column}) select {others}, {column} from derived_rows",
+    ):
+        conn.execute(sa.text(statement))
+    conn.execute(sa.text("drop table derived_rows"))
 
 
 def _drop_embedded_keys(conn: sa.Connection) -> None:

@@ -22,8 +22,8 @@ import sqlalchemy as sa
 
 from revops.kpis.engine import EVERYTHING, Build, current_build, query_periods
 from revops.kpis.registry import Kpi, KpiVersion, load_registry
-from revops.periods import GRAINS, Period, local_date, period_containing
-from revops.pipeline import KPI_HORIZON
+from revops.periods import GRAINS, Period
+from revops.pipeline import horizon_periods
 from revops.warehouse import get_engine
 
 KEY = ["dimension", "segment"]
@@ -38,7 +38,7 @@ def main() -> None:
     measured = []
     with engine.connect() as conn:
         build = current_build(conn)
-        periods = horizon_periods(build)
+        periods = every_horizon_period(build)
         for kpi in load_registry().values():
             if args.kpi and not {kpi.id, kpi.id.split(".")[0]} & set(args.kpi):
                 continue
@@ -48,9 +48,8 @@ def main() -> None:
     print(json.dumps({"versions": len(measured)}))
 
 
-def horizon_periods(build: Build) -> list[Period]:
-    latest = {grain: period_containing(grain, local_date(build.data_cutoff, "UTC")) for grain in GRAINS}
-    return [period for grain in GRAINS for period in latest[grain].history(KPI_HORIZON[grain])]
+def every_horizon_period(build: Build) -> list[Period]:
+    return [period for grain in GRAINS for period in horizon_periods(grain, build.data_cutoff)]
 
 
 def versions_in_effect(kpi: Kpi, periods: list[Period]) -> dict[KpiVersion, list[Period]]:

@@ -155,10 +155,16 @@ def kpi_horizon(
     rows = 0
     for scope, timezone in sorted(slices, key=lambda s: (s[0].key, s[1])):
         for grain in GRAINS:
-            latest = period_containing(grain, local_date(cutoff, timezone), timezone)
-            periods = latest.history(KPI_HORIZON[grain])
+            periods = horizon_periods(grain, cutoff, timezone)
             rows += len(compute_kpis(engine, periods, run_id, scope, kpi_ids, version, reuse=True))
     return {"rows": rows, "data_cutoff": cutoff.isoformat()}
+
+
+def horizon_periods(grain: str, data_cutoff: datetime, timezone: str = "UTC") -> list[Period]:
+    """The periods of a grain the KPI DAG keeps fresh: the latest `KPI_HORIZON[grain]`, up to
+    the one holding the data cut-off."""
+    latest = period_containing(grain, local_date(data_cutoff, timezone), timezone)
+    return latest.history(KPI_HORIZON[grain])
 
 
 def update_control_limits(run_id: str) -> dict:

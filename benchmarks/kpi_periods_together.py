@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from revops.kpis.engine import EVERYTHING, Build, current_build, query_periods
 from revops.kpis.registry import Kpi, KpiVersion, load_registry
-from revops.periods import GRAINS, Period
+from revops.periods import Period
 from revops.pipeline import horizon_periods
 from revops.warehouse import get_engine
 
@@ -38,7 +38,7 @@ def main() -> None:
     measured = []
     with engine.connect() as conn:
         build = current_build(conn)
-        periods = every_horizon_period(build)
+        periods = horizon_periods(build.data_cutoff)
         for kpi in load_registry().values():
             if args.kpi and not {kpi.id, kpi.id.split(".")[0]} & set(args.kpi):
                 continue
@@ -46,10 +46,6 @@ def main() -> None:
                 measured.append(measure(conn, kpi, version, its_periods, build))
                 print(json.dumps(measured[-1]), flush=True)
     print(json.dumps({"versions": len(measured)}))
-
-
-def every_horizon_period(build: Build) -> list[Period]:
-    return [period for grain in GRAINS for period in horizon_periods(grain, build.data_cutoff)]
 
 
 def versions_in_effect(kpi: Kpi, periods: list[Period]) -> dict[KpiVersion, list[Period]]:

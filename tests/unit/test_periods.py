@@ -44,3 +44,17 @@ def test_an_instant_falls_on_the_local_date():
 def test_unknown_grain_is_rejected():
     with pytest.raises(ValueError, match="unknown grain"):
         period_containing("fortnight", date(2026, 1, 1))
+
+
+def test_the_kpi_horizon_is_each_grains_latest_periods_up_to_the_cut_off_in_one_list():
+    from revops.pipeline import horizon_periods
+
+    cutoff = datetime(2026, 11, 1, 23, 30)  # a Sunday night in UTC, already Monday in Berlin
+    utc, berlin = horizon_periods(cutoff), horizon_periods(cutoff, "Europe/Berlin")
+    assert [p.grain for p in utc] == ["week"] * 13 + ["month"] * 13 + ["quarter"] * 6
+    weeks, months, quarters = utc[:13], utc[13:26], utc[26:]
+    assert (weeks[0].start, weeks[-1].start) == (date(2026, 8, 3), date(2026, 10, 26))
+    assert (months[0].start, months[-1].start) == (date(2025, 11, 1), date(2026, 11, 1))
+    assert (quarters[0].start, quarters[-1].start) == (date(2025, 8, 1), date(2026, 11, 1))
+    assert (berlin[0].start, berlin[12].start) == (date(2026, 8, 10), date(2026, 11, 2))
+    assert {p.timezone for p in berlin} == {"Europe/Berlin"}

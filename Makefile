@@ -21,10 +21,10 @@ $(INSTALLED): pyproject.toml requirements.lock
 demo: $(INSTALLED)
 	@$(BIN)/python -m revops.demo
 
-## test: run the test suite
+## test: run the test suite, in two processes (a test file each at a time; pytest-xdist)
 test: $(INSTALLED)
 	@bash .ci/browser-packages
-	@$(BIN)/python -m pytest
+	@$(BIN)/python -m pytest --numprocesses 2 --dist loadfile
 
 
 ## airflow: start Airflow locally (standalone) with the project's DAGs and demo connections

@@ -14,7 +14,7 @@ from sqlalchemy.schema import CreateTable
 from revops.devtools.postgres import scratch_warehouse
 from revops.reconcile.build import _first_stage_entries
 from revops.reconcile.stages import OpportunityStages
-from revops.warehouse import get_engine, read_frame
+from revops.warehouse import get_engine, load, read_frame
 from revops.warehouse.engine import release_cached_blocks
 from revops.warehouse.load import append_frame, read_arrow, replace_rows
 from revops.warehouse.schema import ensure_schema, opportunities, opportunity_stages, prospects, raw_records
@@ -345,3 +345,22 @@ def test_each_stage_entry_holds_until_the_deals_next_one_in_a_build_and_in_an_ol
     with engine.connect() as conn:
         filled = read_frame(conn, "select opportunity_id, stage, replaced_at from staging.opportunity_stages")
     assert _replaced_minutes(filled) == REPLACED
+
+
+def test_a_frame_of_many_scan_batches_is_written_in_its_order(warehouse_url, monkeypatch):
+    """DuckDB inserts the batches on both threads; staging keeps the frame's row order (the
+    staging digest of a build compares rows in the order they were written)."""
+    monkeypatch.setattr(load, "SCAN_BATCH_ROWS", 500)
+    frame = pd.DataFrame(
+        {
+            "opportunity_id": [f"o{i:05d}" for i in range(20_000)][::-1],
+            "stage": "Demo",
+            "stage_order": 2,
+            "entered_at": pd.Timestamp("2026-11-01 10:00"),
+        }
+    )
+    engine = get_engine(warehouse_url)
+    with engine.begin() as conn:
+        assert append_frame(conn, opportunity_stages, frame) == 20_000
+        back = read_frame(conn, "select opportunity_id from staging.opportunity_stages")
+    assert back["opportunity_id"].tolist() == frame["opportunity_id"].tolist()

@@ -1,10 +1,13 @@
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from revops.reconcile.frames import is_in, sorted_rows
+from revops.reconcile.frames import is_in, query_arrow, sorted_rows
+from revops.warehouse import load
 
 
 @given(
@@ -37,3 +40,20 @@ def test_sorted_rows_is_pandas_stable_sort_with_missing_values_last(rows, ascend
     by = ["key", "rank", "at"]
     expected = frame.sort_values(by, ascending=ascending, kind="stable")
     assert sorted_rows(frame, by, ascending).index.tolist() == expected.index.tolist()
+
+
+def test_query_arrow_hands_duckdb_batches_and_keeps_the_rows_order(monkeypatch):
+    """Rows in several scan batches, read on both threads, still come back in their order:
+    `identity.prospect_ids` relies on a projection keeping it."""
+    monkeypatch.setattr(load, "SCAN_BATCH_ROWS", 1_000)
+    values = pa.table({"v": np.random.default_rng(7).permutation(50_000)})
+    batches = load.in_scan_batches(values).to_batches()
+    assert [len(batch) for batch in batches] == [1_000] * 50
+    doubled = query_arrow("select v * 2 as w from values_table", {"values_table": values})
+    assert doubled["w"].to_pylist() == [v * 2 for v in values["v"].to_pylist()]
+
+
+def test_an_empty_table_is_handed_over_with_its_columns():
+    empty = pa.table({"v": pa.array([], pa.int64())})
+    assert load.in_scan_batches(empty).schema == empty.schema
+    assert query_arrow("select count(*) as n from empty", {"empty": empty})["n"].to_pylist() == [0]

@@ -14,6 +14,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from revops.warehouse.load import in_scan_batches
+
 
 def is_in(keys: pd.Series, known: pd.Series | pd.Index) -> pd.Series:
     """`keys.isin(known)` for text keys, in Arrow (a missing key is in nothing): pandas' isin
@@ -37,10 +39,11 @@ def as_series(values: pa.ChunkedArray, like: pd.Series) -> pd.Series:
 
 def query_arrow(sql: str, tables: dict[str, pa.Table], parameters: list | dict | None = None) -> pa.Table:
     """`sql` on an in-process DuckDB that reads each of `tables` by its name, zero-copy;
-    the connection, and the memory its work took, end with the call."""
+    the connection, and the memory its work took, end with the call. Each table is handed
+    over in batches, so DuckDB scans it on every core."""
     with duckdb.connect() as local:
         for name, table in tables.items():
-            local.register(name, table)
+            local.register(name, in_scan_batches(table))
         return local.execute(sql, parameters).to_arrow_table()
 
 

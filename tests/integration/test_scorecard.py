@@ -178,7 +178,7 @@ def test_a_version_that_only_rewrote_a_query_is_no_restatement(staged, marketing
     """Funnel v2 and v3 and attribution v2 to v4 only rewrote the query before them
     (published 3 to 5 Dec 2026, in effect since 2025): no note, and no older version is
     computed again. Lead-to-opportunity v2 changed the meaning, published 30 Oct 2026:
-    September is still restated by v2, whose numbers its rewrite v4 computes."""
+    September is still restated by v2, whose numbers its rewrites v4 and v5 compute."""
     notes = {t.kpi_id: [n for n in t.notes if n.startswith("Restated")] for t in marketing_month.tiles}
     assert notes["funnel_stage_conversion.mql_to_sal"] == []
     (restated,) = notes["lead_to_opportunity_rate"]
@@ -186,7 +186,7 @@ def test_a_version_that_only_rewrote_a_query_is_no_restatement(staged, marketing
     stored = table(staged, "marts.kpi_results", "kpi_id")
     versions = stored.groupby(stored["kpi_id"].str.split(".").str[0])["kpi_version"].unique()
     assert set(versions["attribution"]) == {4} and set(versions["funnel_stage_conversion"]) == {3}
-    assert set(versions["lead_to_opportunity_rate"]) == {1, 4}
+    assert set(versions["lead_to_opportunity_rate"]) == {1, 5}
 
 
 def test_no_prospect_contact_details_reach_any_scorecard(staged, small_world):

@@ -61,8 +61,8 @@ def test_one_statement_for_every_period_reads_each_bound_from_its_period_row():
 def test_variants_are_kpis_of_their_own_and_only_use_versions_that_take_their_parameters():
     base, ninety = REGISTRY["lead_to_opportunity_rate"], REGISTRY["lead_to_opportunity_rate.90d"]
     assert ninety.parameters["window_days"] == 90 and ninety.maturity_days == 90
-    assert [v.version for v in base.usable_versions()] == [1, 2, 3, 4]
-    assert [v.version for v in ninety.usable_versions()] == [2, 3, 4]  # v1 is 30 days by its SQL
+    assert [v.version for v in base.usable_versions()] == [1, 2, 3, 4, 5]
+    assert [v.version for v in ninety.usable_versions()] == [2, 3, 4, 5]  # v1 is 30 days by its SQL
     assert ninety.version_for(date(2025, 6, 2)) is None  # before v2 took effect
     assert "funnel_stage_conversion" not in REGISTRY  # a family of variants only
     assert REGISTRY["funnel_stage_conversion.mql_to_sal"].parameters == {

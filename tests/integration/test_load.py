@@ -244,17 +244,30 @@ def test_an_older_embedded_warehouse_widens_its_floats_and_keeps_the_values(ware
     assert narrow_anywhere == []
 
 
-def test_an_older_postgresql_warehouse_gets_the_indexes_a_newer_version_declares(tmp_path):
-    index = "select indexname from pg_indexes where schemaname = 'marts' and tablename = 'score_velocity'"
+@pytest.mark.parametrize(
+    ("schema", "table", "indexes"),
+    [
+        ("marts", "score_velocity", ["ix_score_velocity_as_of"]),
+        ("staging", "prospect_stages", ["ix_prospect_stages_prospect"]),
+    ],
+)
+def test_an_older_postgresql_warehouse_gets_the_indexes_a_newer_version_declares(
+    tmp_path, schema, table, indexes
+):
+    declared = (
+        f"select indexname from pg_indexes where schemaname = '{schema}' and tablename = '{table}' "
+        "and indexname like 'ix_%' order by indexname"
+    )
     with scratch_warehouse("postgresql", tmp_path) as url:
         engine = get_engine(url)
         with engine.begin() as conn:  # as an older version created it
-            conn.execute(sa.text("drop index marts.ix_score_velocity_as_of"))
-            assert conn.execute(sa.text(index)).all() == []
+            for name in indexes:
+                conn.execute(sa.text(f"drop index {schema}.{name}"))
+            assert conn.execute(sa.text(declared)).all() == []
         ensure_schema(engine)
         ensure_schema(engine)  # once there, it is left alone
         with engine.connect() as conn:
-            assert conn.execute(sa.text(index)).scalars().all() == ["ix_score_velocity_as_of"]
+            assert conn.execute(sa.text(declared)).scalars().all() == indexes
 
 
 def test_the_embedded_warehouse_declares_no_index(warehouse_url):

@@ -17,9 +17,8 @@ import time
 
 from revops.kpis.engine import current_build, query_slice
 from revops.kpis.registry import load_registry
-from revops.kpis.scope import Scope
-from revops.periods import period_containing
-from revops.scorecards.audiences import load_audiences
+from revops.periods import local_date, period_containing
+from revops.pipeline import horizon_scopes
 from revops.warehouse import get_engine
 
 
@@ -28,21 +27,21 @@ def main() -> None:
     parser.add_argument("warehouse_url")
     parser.add_argument("--over", type=float, default=0.4, help="print slices slower than this (seconds)")
     args = parser.parse_args()
-    scopes = sorted({Scope()} | {a.scope for a in load_audiences().values()}, key=lambda s: s.key)
     slowest: dict[str, tuple[float, str]] = {}
     with get_engine(args.warehouse_url).connect() as conn:
         build = current_build(conn)
-        for grain in ("week", "month"):
-            period = period_containing(grain, build.data_cutoff.date()).previous()
-            for kpi_id, kpi in load_registry().items():
-                version = kpi.version_for(period.start)
-                if version is None:
-                    continue
-                for scope in scopes:
+        for scope, timezone in horizon_scopes():
+            today = local_date(build.data_cutoff, timezone)
+            for grain in ("week", "month"):
+                period = period_containing(grain, today, timezone).previous()
+                for kpi_id, kpi in load_registry().items():
+                    version = kpi.version_for(period.start)
+                    if version is None:
+                        continue
                     started = time.perf_counter()
                     query_slice(conn, kpi, version, period, scope, build)
                     seconds = time.perf_counter() - started
-                    label = f"{grain} {kpi_id} v{version.version} {scope.key}"
+                    label = f"{grain} {kpi_id} v{version.version} {scope.key} ({timezone})"
                     if seconds > args.over:
                         print(f"{label}: {seconds:.2f} s", flush=True)
                     if seconds > slowest.get(scope.key, (0.0, ""))[0]:

@@ -153,12 +153,18 @@ def kpi_horizon(
     them: 1.25x to 1.56x faster at a million prospects than a run per grain."""
     with engine.connect() as conn:
         cutoff = current_build(conn).data_cutoff
-    slices = {(Scope(), "UTC")} | {(a.scope, a.timezone) for a in load_audiences().values()}
     rows = 0
-    for scope, timezone in sorted(slices, key=lambda s: (s[0].key, s[1])):
+    for scope, timezone in horizon_scopes():
         periods = horizon_periods(cutoff, timezone)
         rows += len(compute_kpis(engine, periods, run_id, scope, kpi_ids, version, reuse=True))
     return {"rows": rows, "data_cutoff": cutoff.isoformat()}
+
+
+def horizon_scopes() -> list[tuple[Scope, str]]:
+    """The scopes the KPI DAG computes, each with the time zone its periods are cut in: the
+    whole company in UTC, and every audience's scope in the audience's zone."""
+    slices = {(Scope(), "UTC")} | {(a.scope, a.timezone) for a in load_audiences().values()}
+    return sorted(slices, key=lambda s: (s[0].key, s[1]))
 
 
 def horizon_periods(data_cutoff: datetime, timezone: str = "UTC") -> list[Period]:

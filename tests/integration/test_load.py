@@ -249,6 +249,9 @@ def test_an_older_embedded_warehouse_widens_its_floats_and_keeps_the_values(ware
     [
         ("marts", "score_velocity", ["ix_score_velocity_as_of"]),
         ("staging", "prospect_stages", ["ix_prospect_stages_prospect"]),
+        ("staging", "prospect_identities", ["ix_prospect_identities_prospect"]),
+        ("staging", "stage_first_entries", ["ix_stage_first_entries_stage"]),
+        ("staging", "opportunity_stages", ["ix_opportunity_stages_opportunity"]),
     ],
 )
 def test_an_older_postgresql_warehouse_gets_the_indexes_a_newer_version_declares(

@@ -122,6 +122,9 @@ prospect_identities = sa.Table(
     sa.Column("exclusion_rule", sa.String),
     # first name | last name | company, normalised: what the name-and-company rule matches on
     sa.Column("name_key", sa.String),
+    # PostgreSQL: attribution finds the records of a period's deals' prospects by index
+    # rather than hashing every identity each period (its slices 1.3x to 2x at 1M prospects).
+    sa.Index("ix_prospect_identities_prospect", "prospect_id").ddl_if(dialect="postgresql"),
     schema="staging",
 )
 
@@ -177,6 +180,9 @@ stage_first_entries = sa.Table(
     _ts("entered_at", nullable=False),  # the cycle's first entry into the stage
     # The prospect's first cycle to enter the stage (by that entry's time, then cycle number).
     sa.Column("is_first_cycle", sa.Boolean, nullable=False),
+    # PostgreSQL: a period's first entries into a stage read by range rather than a scan of
+    # every entry each period (funnel conversions 1.8x to 2.4x, lead response 1.4x at 1M).
+    sa.Index("ix_stage_first_entries_stage", "stage", "entered_at").ddl_if(dialect="postgresql"),
     schema="staging",
 )
 
@@ -190,6 +196,9 @@ opportunity_stages = sa.Table(
     # The deal's next first entry, newest first by (entered_at, stage_order); null for its
     # newest. Between the two, the deal's stage as the KPIs read it.
     _ts("replaced_at"),
+    # PostgreSQL: a period's deals find their stage entries by index rather than hashing every
+    # entry each period (opportunity stage conversion 1.3x to 3.4x at 1M prospects).
+    sa.Index("ix_opportunity_stages_opportunity", "opportunity_id").ddl_if(dialect="postgresql"),
     schema="staging",
 )
 

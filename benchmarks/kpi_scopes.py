@@ -5,9 +5,10 @@ audience's scope: the slices that take long, on a built warehouse (DuckDB or Pos
 
 A statement that is fast for the whole company can be slow under a scope: on PostgreSQL a
 scope filter may make the planner take a cohort for one row and join it in nested loops.
-`benchmarks.kpi_families` measures one scope; this one runs the latest full week and month of
-every KPI in every scope the KPI DAG computes, and prints each slice over `--over` seconds,
-then the slowest slice of each scope. Nothing is stored.
+`benchmarks.kpi_families` sums each family over the whole horizon; this one runs the latest
+full week and month of every KPI, one slice at a time, in every scope the KPI DAG computes,
+and prints each slice over `--over` seconds, then the slowest slice of each scope. Nothing is
+stored.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def main() -> None:
     parser.add_argument("warehouse_url")
     parser.add_argument("--over", type=float, default=0.4, help="print slices slower than this (seconds)")
     args = parser.parse_args()
+    registry = load_registry()
     slowest: dict[str, tuple[float, str]] = {}
     with get_engine(args.warehouse_url).connect() as conn:
         build = current_build(conn)
@@ -34,7 +36,7 @@ def main() -> None:
             today = local_date(build.data_cutoff, timezone)
             for grain in ("week", "month"):
                 period = period_containing(grain, today, timezone).previous()
-                for kpi_id, kpi in load_registry().items():
+                for kpi_id, kpi in registry.items():
                     version = kpi.version_for(period.start)
                     if version is None:
                         continue

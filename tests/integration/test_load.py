@@ -245,17 +245,17 @@ def test_an_older_embedded_warehouse_widens_its_floats_and_keeps_the_values(ware
 
 
 @pytest.mark.parametrize(
-    ("schema", "table", "indexes"),
+    ("schema", "table", "index"),
     [
-        ("marts", "score_velocity", ["ix_score_velocity_as_of"]),
-        ("staging", "prospect_stages", ["ix_prospect_stages_prospect"]),
-        ("staging", "prospect_identities", ["ix_prospect_identities_prospect"]),
-        ("staging", "stage_first_entries", ["ix_stage_first_entries_stage"]),
-        ("staging", "opportunity_stages", ["ix_opportunity_stages_opportunity"]),
+        ("marts", "score_velocity", "ix_score_velocity_as_of"),
+        ("staging", "prospect_stages", "ix_prospect_stages_prospect"),
+        ("staging", "prospect_identities", "ix_prospect_identities_prospect"),
+        ("staging", "stage_first_entries", "ix_stage_first_entries_stage"),
+        ("staging", "opportunity_stages", "ix_opportunity_stages_opportunity"),
     ],
 )
 def test_an_older_postgresql_warehouse_gets_the_indexes_a_newer_version_declares(
-    tmp_path, schema, table, indexes
+    tmp_path, schema, table, index
 ):
     declared = (
         f"select indexname from pg_indexes where schemaname = '{schema}' and tablename = '{table}' "
@@ -264,13 +264,12 @@ def test_an_older_postgresql_warehouse_gets_the_indexes_a_newer_version_declares
     with scratch_warehouse("postgresql", tmp_path) as url:
         engine = get_engine(url)
         with engine.begin() as conn:  # as an older version created it
-            for name in indexes:
-                conn.execute(sa.text(f"drop index {schema}.{name}"))
+            conn.execute(sa.text(f"drop index {schema}.{index}"))
             assert conn.execute(sa.text(declared)).all() == []
         ensure_schema(engine)
         ensure_schema(engine)  # once there, it is left alone
         with engine.connect() as conn:
-            assert conn.execute(sa.text(declared)).scalars().all() == indexes
+            assert conn.execute(sa.text(declared)).scalars().all() == [index]
 
 
 def test_the_embedded_warehouse_declares_no_index(warehouse_url):

@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
@@ -190,6 +192,24 @@ def test_the_content_digest_is_of_the_ids_in_order_and_their_scores(engine):
 
     result = apply_snapshot(engine, capture(DAY1, {"C": 30, "A": 10, "B": "x"}), "run-1")
     assert result.content_sha256 == expected
+
+
+def test_a_pull_read_in_chunks_gets_the_same_digest(engine, tmp_path):
+    """A pull whose ids pandas holds as several Arrow chunks (read from Parquet row groups,
+    or concatenated pages) is the same pull: same digest, same intervals. The digest once
+    read the buffers of a single Arrow array and failed on a chunked one."""
+    scores = {f"00Q{n:04d}": n % 7 for n in range(10)}
+    whole = capture(DAY1, scores)
+    pq.write_table(
+        pa.Table.from_pandas(whole.scores, preserve_index=False), tmp_path / "pull.parquet", row_group_size=4
+    )
+    chunked = pd.read_parquet(tmp_path / "pull.parquet")
+    assert pa.array(chunked["record_id"]).num_chunks > 1  # what the test is about
+
+    expected = apply_snapshot(engine, whole, "run-1").content_sha256
+    rerun = apply_snapshot(engine, ScoreCapture("salesforce", "Lead", DAY1, chunked), "run-2")
+    assert rerun.content_sha256 == expected
+    assert rerun.replaced_previous_run
 
 
 def test_on_postgresql_each_snapshot_is_planned_with_statistics(tmp_path):

@@ -334,6 +334,8 @@ def _content_sha256(record_ids: pd.Series, scores: pd.Series) -> str:
     there was none), hashed from their Arrow and float64 buffers (fast for a million rows):
     the ids' offsets and characters, then the scores in the ids' order."""
     ids = pa.array(record_ids, type=pa.large_string())  # ids are never null
+    if isinstance(ids, pa.ChunkedArray):  # pandas may hold them in chunks (Parquet row groups)
+        ids = ids.combine_chunks()
     order = pc.sort_indices(ids)
     ids = ids.take(order)
     offsets = np.frombuffer(ids.buffers()[1], dtype=np.int64, count=len(ids) + 1, offset=ids.offset * 8)

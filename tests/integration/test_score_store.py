@@ -164,6 +164,27 @@ def test_first_snapshot_backfills_from_field_history(engine):
     assert later.history_intervals == 0  # history only fills the store before it began
 
 
+def test_the_backfill_orders_history_itself_and_skips_what_it_cannot_read(engine):
+    """History arrives in no particular order; a cleared score ends the interval before it
+    and a malformed version is quarantined and skipped (worked out by hand)."""
+    t1, t2, t3 = DAY1 - timedelta(days=20), DAY1 - timedelta(days=10), DAY1 - timedelta(days=3)
+    history = [
+        ("B", t2, "40"),
+        ("A", t3, "10"),
+        ("A", t1, "5"),
+        ("A", t2, None),  # cleared: 5 lasted from t1 to t2
+        ("A", t1 + timedelta(days=1), "n/a"),  # unreadable: 5 goes on past it
+    ]
+    result = apply_snapshot(engine, capture(DAY1, {"A": 10, "B": 40}, history), "run-1")
+
+    assert intervals(engine) == [
+        ("A", 5, t1, t2, "history"),
+        ("A", 10, t3, None, "history"),  # the snapshot's score: still open
+        ("B", 40, t2, None, "history"),
+    ]
+    assert (result.history_intervals, result.quarantined) == (3, 1)
+
+
 def test_rerunning_the_first_snapshot_backfills_once(engine):
     history = [("A", DAY1 - timedelta(days=5), 7)]
     apply_snapshot(engine, capture(DAY1, {"A": 9}, history), "run-1")

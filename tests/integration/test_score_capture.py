@@ -5,6 +5,7 @@ last-modified alone."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pandas as pd
@@ -120,3 +121,35 @@ def test_later_snapshots_record_only_what_changed(sandbox, world, warehouse_url)
     closed = after[after["valid_to"] == NEXT_DAY]
     assert set(closed["record_id"]) == {lead["Id"], gone["Id"], contact["id"]}
     assert len(after) == len(before) + 2  # nothing else was written
+
+
+def test_the_benchmarks_captures_are_what_the_first_snapshot_pulls(world, tmp_path):
+    """The harness's snapshots stage applies captures written from the world instead of
+    pulling them (extraction is not what it times): the same scores of the same records, and
+    HubSpot's score history, as the score snapshot DAG's first run pulls from the sandbox."""
+    from benchmarks.harness import read_score_captures, write_score_captures
+
+    leads = world.salesforce["Lead"].copy()
+    leads.loc[leads.index[:3], "IsDeleted"] = True  # deleted upstream: in no pull
+    world = replace(world, salesforce={**world.salesforce, "Lead": leads})
+    write_score_captures(world, tmp_path / "scores")
+    written = {(c.source, c.object): c for c in read_score_captures(tmp_path)}
+    with running_sandbox(world) as sandbox:
+        pulled = {(c.source, c.object): c for c in capture_both(sandbox, AT, with_history=True)}
+
+    def versions(frame: pd.DataFrame, *columns: str) -> list[tuple]:
+        numbers = pd.to_numeric(frame["score"]).astype(float)
+        return sorted(zip(*(frame[c] for c in columns), numbers, strict=True))
+
+    assert set(written) == set(pulled) == {("salesforce", "Lead"), ("hubspot", "contacts")}
+    for key, capture in written.items():
+        assert capture.snapshot_at == AT
+        assert versions(capture.scores, "record_id") == versions(pulled[key].scores, "record_id"), key
+    assert not written[("salesforce", "Lead")].scores["record_id"].isin(leads["Id"][:3]).any()
+    history = written[("hubspot", "contacts")].history
+    assert len(history) > 1000
+    assert versions(history, "record_id", "changed_at") == versions(
+        pulled[("hubspot", "contacts")].history, "record_id", "changed_at"
+    )
+    # Salesforce does not track the score field in the benchmark's world: no history to backfill.
+    assert written[("salesforce", "Lead")].history is None

@@ -383,13 +383,19 @@ def mark_model_changes(conn: sa.Connection, settings: VelocitySettings) -> pd.Da
     marked = pd.concat([configured, detected], ignore_index=True).sort_values("starts_at", ignore_index=True)
     replace_table(conn, score_model_changes, marked)
     # Both ways: changes kept from an earlier refresh may sit in a window no longer marked.
-    in_a_window = (
-        "exists (select 1 from snapshots.score_model_changes m"
-        " where marts.score_changes.changed_at between m.starts_at and m.ends_at)"
-    )
+    # The few windows are bound into the statement: as a semi join against their table, DuckDB
+    # compared every interest change with them, 1.4 s at a million leads (13M changes).
+    bounds = {}
+    for n, (starts, ends) in enumerate(zip(marked["starts_at"], marked["ends_at"], strict=True)):
+        bounds |= {
+            f"starts_{n}": pd.Timestamp(starts).to_pydatetime(),
+            f"ends_{n}": pd.Timestamp(ends).to_pydatetime(),
+        }
+    windows = " or ".join(f"changed_at between :starts_{n} and :ends_{n}" for n in range(len(marked)))
+    in_a_window = f"({windows})" if windows else "false"
     relabel = "update marts.score_changes set kind = '{0}' where kind = '{1}' and {2}"
-    conn.execute(sa.text(relabel.format("interest", "model", f"not {in_a_window}")))
-    conn.execute(sa.text(relabel.format("model", "interest", in_a_window)))
+    conn.execute(sa.text(relabel.format("interest", "model", f"not {in_a_window}")), bounds)
+    conn.execute(sa.text(relabel.format("model", "interest", in_a_window)), bounds)
     return marked
 
 

@@ -5,8 +5,9 @@ process so its peak memory is its own, with the baselines measured in the same r
                                            [--only reconcile core_kpis pandas]
 
 Per size, the synthetic world (leads, contacts, opportunities, stage and score history in
-proportion) is generated and its CSV exports landed in a fresh DuckDB warehouse; that setup
-is extraction and is not a stage here. Then, each in a child process:
+proportion) is generated, its CSV exports landed in a fresh DuckDB warehouse and its score
+pulls written beside it (`write_score_captures`); that setup is extraction and is not a stage
+here. Then, each in a child process:
 
   reconcile    raw -> staging, a full build (what a first run, or one after a new snapshot, does)
   snapshots    the score snapshot DAG's first run: every live lead's and contact's score at the

@@ -459,13 +459,17 @@ def _opportunities(
     converted = records.dropna(subset=["converted_opportunity_id"]).drop_duplicates(
         "converted_opportunity_id"
     )
-    converting_lead = converted.set_index("converted_opportunity_id")
-    prospect_id = opps["Id"].map(converting_lead["prospect_id"])
-    prospect = prospect_rows.set_index("prospect_id")
+    # Each deal's converting lead and its prospect, each looked up once for all the columns
+    # read (a lookup per column took 0.4 s each at a million prospects).
+    lead = _looked_up(converted, "converted_opportunity_id", ["prospect_id", "lead_owner_id"], opps["Id"])
+    prospect_id = lead["prospect_id"]
+    prospect = _looked_up(
+        prospect_rows, "prospect_id", ["exclusion_rule", "channel", "sub_channel"], prospect_id
+    )
     from_lead = prospect_id.notna()
     own_source = mapping.classify(opps["LeadSource"], _empty(opps), _empty(opps), _empty(opps))
     name_rule = opportunity_exclusions(opps["Name"])
-    prospect_rule = prospect_id.map(prospect["exclusion_rule"])
+    prospect_rule = prospect["exclusion_rule"]
     inherited = prospect_rule.map(lambda rule: f"from_excluded_prospect:{rule}", na_action="ignore")
     exclusion = name_rule.fillna(inherited)
     stage = stages.canonical(opps["StageName"])
@@ -481,15 +485,11 @@ def _opportunities(
             "is_won": opps["IsWon"].fillna(stages.is_won(stage)).astype(bool),
             "amount": opps["Amount"],
             "owner_id": opps["OwnerId"],
-            "lead_owner_id": opps["Id"].map(converting_lead["lead_owner_id"]),
+            "lead_owner_id": lead["lead_owner_id"],
             "region": opps["Region__c"],
             "segment": opps["Segment__c"],
-            "channel": prospect_id.map(prospect["channel"]).where(
-                from_lead, own_source["channel"].to_numpy()
-            ),
-            "sub_channel": prospect_id.map(prospect["sub_channel"]).where(
-                from_lead, own_source["sub_channel"].to_numpy()
-            ),
+            "channel": prospect["channel"].where(from_lead, own_source["channel"].to_numpy()),
+            "sub_channel": prospect["sub_channel"].where(from_lead, own_source["sub_channel"].to_numpy()),
             "campaign_id": opps["CampaignId"],
             "is_from_converted_lead": from_lead,
             "exclusion_rule": exclusion,
@@ -498,6 +498,13 @@ def _opportunities(
         }
     )
     return frame.sort_values("opportunity_id", ignore_index=True)
+
+
+def _looked_up(rows: pd.DataFrame, key: str, columns: list[str], keys: pd.Series) -> pd.DataFrame:
+    """`columns` of the row of `rows` whose `key` is each of `keys` (missing where none), on
+    `keys`' index: like `keys.map(...)` of each column, with one lookup. `key` is unique."""
+    found = rows.set_index(key)[columns].reindex(keys.to_numpy())
+    return found.set_axis(keys.index)
 
 
 def _opportunity_changes(

@@ -503,7 +503,7 @@ def _opportunities(
 def _looked_up(rows: pd.DataFrame, key: str, columns: list[str], keys: pd.Series) -> pd.DataFrame:
     """`columns` of the row of `rows` whose `key` is each of `keys` (missing where none), on
     `keys`' index: like `keys.map(...)` of each column, with one lookup. `key` is unique."""
-    found = rows.set_index(key)[columns].reindex(keys.to_numpy())
+    found = rows[[key, *columns]].set_index(key).reindex(keys.to_numpy())
     return found.set_axis(keys.index)
 
 

@@ -82,3 +82,20 @@ def test_text_loses_surrounding_blanks_and_an_empty_value_is_missing():
     cleaned = clean_text(pd.Series([" Price ", "", "   ", None, "No decision"]))
     assert cleaned.tolist()[0] == "Price" and cleaned.tolist()[4] == "No decision"
     assert cleaned.isna().tolist() == [False, True, True, True, False]
+
+
+def test_scores_read_the_same_whichever_path_reads_them():
+    """A pull of plain-number text is read by Arrow; one holding anything else goes through
+    pandas and the full parser. Both give each value the same number, and only the full
+    parser gives reasons (here, for the one value no path reads)."""
+    from revops.snapshots.store import parse_scores
+
+    plain = ["10", "-2", "+3", "1e3", ".5", "5.", "00012", None]
+    numbers, problems = parse_scores(pd.Series(plain, dtype="str"))  # all plain: Arrow
+    assert numbers.tolist()[:-1] == [10.0, -2.0, 3.0, 1000.0, 0.5, 5.0, 12.0]
+    assert pd.isna(numbers.iloc[-1]) and problems.isna().all()
+
+    mixed, reasons = parse_scores(pd.Series([*plain, " 7", "1,200", "n/a"], dtype="str"))  # pandas
+    assert mixed.tolist()[: len(plain) - 1] == numbers.tolist()[:-1]
+    assert mixed.tolist()[len(plain) : -1] == [7.0, 1200.0] and pd.isna(mixed.iloc[-1])
+    assert reasons.notna().tolist() == [False] * (len(plain) + 2) + [True]

@@ -25,6 +25,8 @@ from revops.kpis.engine import (
 from revops.kpis.registry import load_registry
 from revops.kpis.scope import Scope
 from revops.periods import period_containing
+from revops.snapshots.store import apply_snapshot
+from revops.snapshots.velocity import VelocitySettings, refresh_velocity
 from revops.synthetic.truth import truth_value
 from revops.warehouse import read_frame
 from tests.helpers import stage, table
@@ -214,10 +216,20 @@ REWRITES = [
 
 
 @pytest.fixture(scope="module", params=["duckdb", "postgresql"])
-def staged_anywhere(request, small_exports, tmp_path_factory):
-    """The small world staged once per warehouse for this module."""
-    with scratch_warehouse(request.param, tmp_path_factory.mktemp("rewrites")) as url:
-        yield stage(url, small_exports)[0]
+def staged_anywhere(request, small_world, small_exports, tmp_path_factory):
+    """The small world staged once per warehouse for this module, with its score history
+    snapshotted and velocity's change series built (for the KPIs that read scores)."""
+    from benchmarks.harness import read_score_captures, write_score_captures
+
+    directory = tmp_path_factory.mktemp("rewrites")
+    with scratch_warehouse(request.param, directory) as url:
+        engine = stage(url, small_exports)[0]
+        write_score_captures(small_world, directory / "scores")
+        captures = read_score_captures(directory)
+        for capture in captures:
+            apply_snapshot(engine, capture, "rewrite-test")
+        refresh_velocity(engine, captures[0].snapshot_at, VelocitySettings.from_config())
+        yield engine
 
 
 @pytest.mark.parametrize(("kpi_id", "old", "new"), REWRITES)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 # ASCII digits only: `\d` would also match other scripts' digits, which no source sends.
 EPOCH_MILLIS = re.compile(r"^[0-9]{12,13}$")
@@ -66,13 +68,27 @@ def parse_dates(values: pd.Series, naive_timezone: str = "UTC") -> tuple[pd.Seri
 def parse_numbers(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Plain or formatted amounts (`12300.00`, `$12,300`, `EUR 1 200,50` is rejected)."""
     text = clean_text(values)
-    parsed = _finite(pd.to_numeric(text, errors="coerce"))
+    parsed = _finite(plain_numbers(text))
     # Only what is not a plain number is cleaned (the regex runs value by value in Python):
     # an optional sign, then a currency code and/or symbol: "-$1,200.50" -> "-1200.50".
     formatted = text[text.notna() & parsed.isna()]
     cleaned = formatted.str.replace(r"^(-?)\s*[A-Z]{0,3}\s?[$€£]?\s*", r"\1", regex=True).str.replace(",", "")
     parsed.loc[formatted.index] = _finite(pd.to_numeric(cleaned, errors="coerce"))
     return parsed, _reasons(text, parsed, "not a number")
+
+
+def plain_numbers(values: pd.Series) -> pd.Series:
+    """Each value as a float, NaN where it is no plain number. Text is read by Arrow when all
+    of it is plain numbers: 12.5M score versions took 4 to 5 s in `pd.to_numeric`, 0.1 to
+    0.3 s so. Arrow refuses the rest (blanks, thousands separators), which pandas then reads;
+    where both read a value they agree."""
+    if pd.api.types.is_string_dtype(values):
+        try:
+            arrow = pc.cast(pa.array(values, type=pa.large_string()), pa.float64())
+            return pd.Series(arrow.to_numpy(zero_copy_only=False), index=values.index)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass
+    return pd.to_numeric(values, errors="coerce").astype("float64")
 
 
 def _finite(numbers: pd.Series) -> pd.Series:

@@ -455,13 +455,15 @@ SCORES = "scores"  # the score captures `prepare` writes and the snapshots stage
 def write_score_captures(world, directory: Path) -> None:
     """What the score snapshot DAG's first run pulls at the world's cut-off, as Parquet: the
     score of every live Salesforce lead and every HubSpot contact created before it, as the
-    APIs send them (text), and the contacts' score history (Salesforce does not track the
-    field in this world)."""
+    APIs send them (text), and the contacts' score history, each contact's newest first as
+    HubSpot sends it (Salesforce does not track the field in this world)."""
     snapshot_at = pd.Timestamp(world.config.as_of)
     leads, contacts = world.salesforce["Lead"], world.hubspot["contacts"]
     leads = leads[~leads["IsDeleted"].astype(bool) & (leads["CreatedDate"] < snapshot_at)]
     contacts = contacts[contacts["createdate"] < snapshot_at]
-    history = world.hubspot["contact_score_history"]
+    history = world.hubspot["contact_score_history"].sort_values(
+        ["contact_id", "changed_at"], ascending=[True, False], kind="stable"
+    )
     frames = {
         "salesforce.Lead": pd.DataFrame({"record_id": leads["Id"], "score": leads["Lead_Score__c"]}),
         "hubspot.contacts": pd.DataFrame(

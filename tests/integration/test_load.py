@@ -91,6 +91,19 @@ def test_a_missing_value_stays_apart_from_empty_text_and_from_the_null_marker(an
     assert back["is_closed"].tolist() == [False, True, False, False]
 
 
+def test_constants_fill_their_columns_in_every_row(any_warehouse_url):
+    """A value every row shares is given once, not as a column of the frame."""
+    engine = get_engine(any_warehouse_url)
+    frame = _records(AWKWARD_TEXT).drop(columns=["source", "batch_id"])
+    with engine.begin() as conn:
+        written = append_frame(conn, raw_records, frame, {"source": 'it\'s "quoted", too', "batch_id": "b7"})
+    with engine.connect() as conn:
+        back = read_frame(conn, "select batch_id, source, payload from raw.records order by record_id")
+    assert written == len(AWKWARD_TEXT)
+    assert set(back["source"]) == {'it\'s "quoted", too'} and set(back["batch_id"]) == {"b7"}
+    assert back["payload"].tolist() == _records(AWKWARD_TEXT).sort_values("record_id")["payload"].tolist()
+
+
 def test_read_arrow_gives_text_booleans_and_timestamps_back_as_written(any_warehouse_url):
     engine = get_engine(any_warehouse_url)
     with engine.begin() as conn:

@@ -151,5 +151,11 @@ def test_the_benchmarks_captures_are_what_the_first_snapshot_pulls(world, tmp_pa
     assert versions(history, "record_id", "changed_at") == versions(
         pulled[("hubspot", "contacts")].history, "record_id", "changed_at"
     )
+
+    def each_records_order(frame: pd.DataFrame) -> dict:
+        return frame.groupby("record_id")["changed_at"].agg(list).to_dict()
+
+    # in HubSpot's order (each contact's newest first), which the backfill reads without a sort
+    assert each_records_order(history) == each_records_order(pulled[("hubspot", "contacts")].history)
     # Salesforce does not track the score field in the benchmark's world: no history to backfill.
     assert written[("salesforce", "Lead")].history is None

@@ -185,6 +185,55 @@ def test_the_backfill_orders_history_itself_and_skips_what_it_cannot_read(engine
     assert (result.history_intervals, result.quarantined) == (3, 1)
 
 
+HISTORY_BY_RECORD = [  # each record's versions together, oldest first
+    ("A", DAY1 - timedelta(days=20), "5"),
+    ("A", DAY1 - timedelta(days=15), "5"),  # no change
+    ("A", DAY1 - timedelta(days=10), None),  # cleared
+    ("A", DAY1 - timedelta(days=8), "n/a"),  # unreadable
+    ("A", DAY1 - timedelta(days=3), "10"),
+    ("B", DAY1 - timedelta(days=12), "30"),
+    ("B", DAY1 - timedelta(days=2), "40"),
+    ("C", DAY1 - timedelta(days=4), "8"),
+]
+
+
+@pytest.mark.parametrize("arrangement", ["oldest first", "newest first", "shuffled"])
+def test_the_backfill_reads_history_in_any_arrangement(engine, arrangement):
+    """A CRM sends each record's versions together, oldest or (HubSpot) newest first, which
+    the backfill reads as they come; any other order it sorts. The store is the same."""
+    history = {
+        "oldest first": HISTORY_BY_RECORD,
+        "newest first": HISTORY_BY_RECORD[::-1],
+        "shuffled": [HISTORY_BY_RECORD[i] for i in (6, 2, 7, 0, 4, 1, 5, 3)],
+    }[arrangement]
+    result = apply_snapshot(engine, capture(DAY1, {"A": 10, "B": 40, "C": 9}, history), "run-1")
+
+    d = [DAY1 - timedelta(days=n) for n in range(21)]
+    assert intervals(engine) == [
+        ("A", 5, d[20], d[10], "history"),
+        ("A", 10, d[3], None, "history"),
+        ("B", 30, d[12], d[2], "history"),
+        ("B", 40, d[2], None, "history"),
+        ("C", 8, d[4], DAY1, "history"),
+        ("C", 9, DAY1, None, "snapshot"),
+    ]
+    assert (result.history_intervals, result.quarantined) == (5, 1)
+
+
+def test_versions_at_the_same_time_keep_the_order_they_came_in(engine):
+    """Two versions of one record at one instant: the first to arrive lasts no time, as a
+    stable sort by time gives, even where the rest of the history came newest first."""
+    t1, t2 = DAY1 - timedelta(days=9), DAY1 - timedelta(days=2)
+    history = [("A", t2, "10"), ("A", t1, "7"), ("A", t1, "5")]
+    apply_snapshot(engine, capture(DAY1, {"A": 10}, history), "run-1")
+    by_start_then_end = sorted(intervals(engine), key=lambda row: (row[2], row[3] is None, row[3]))
+    assert by_start_then_end == [
+        ("A", 7, t1, t1, "history"),
+        ("A", 5, t1, t2, "history"),
+        ("A", 10, t2, None, "history"),
+    ]
+
+
 def test_rerunning_the_first_snapshot_backfills_once(engine):
     history = [("A", DAY1 - timedelta(days=5), 7)]
     apply_snapshot(engine, capture(DAY1, {"A": 9}, history), "run-1")

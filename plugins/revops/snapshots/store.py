@@ -101,7 +101,7 @@ def apply_snapshot(
         history_rows = 0
         if capture.history is not None and not _has_intervals(conn, capture.source, capture.object):
             history, rejected_history = _history_intervals(capture, scores["record_id"])
-            history_rows = append_frame(conn, score_intervals, history)
+            history_rows = append_frame(conn, score_intervals, history, _history_constants(capture))
             rejected = pd.concat([rejected, rejected_history], ignore_index=True)
         opened, gone = _write_changes(conn, capture, scores["record_id"], numbers, keep=problems.notna())
         result = SnapshotResult(
@@ -277,37 +277,67 @@ def _has_intervals(conn: sa.Connection, source: str, object_name: str) -> bool:
 
 
 def _history_intervals(capture: ScoreCapture, live_ids: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Field-history versions as intervals, each lasting until the next version; and the
-    versions rejected as malformed. Only records in this snapshot, only versions before it;
-    a cleared score ends an interval. At a million leads (12.5M HubSpot versions) this took
-    21 s in pandas' own sort, isin and group-by; sorted by DuckDB and shifted, 6 s."""
+    """Field-history versions as intervals (record_id, score, valid_from, valid_to), each
+    lasting until the next version; and the versions rejected as malformed. Only records in
+    this snapshot, only versions before it; a cleared score ends an interval. At a million
+    leads (12.5M HubSpot versions) this took 21 s in pandas' own sort, isin and group-by;
+    sorted by DuckDB and shifted, 6 s; read in the order HubSpot sends, 3.2 to 4.3 s."""
     history = capture.history
     history = history[is_in(history["record_id"], live_ids) & (history["changed_at"] < capture.snapshot_at)]
-    history = sorted_rows(history, ["record_id", "changed_at"]).reset_index(drop=True)
+    history, newest_first = _by_record(history)
+    history = history.reset_index(drop=True)
     numbers, problems = parse_scores(history["score"])
     rejected = _rejected(history[problems.notna()], "history version", problems, "skipped in the backfill")
     history = history.assign(score=numbers)[problems.isna()]
-    same_record = history["record_id"].eq(history["record_id"].shift())
-    unchanged = history["score"].eq(history["score"].shift()) | (
-        history["score"].isna() & history["score"].shift().isna()
+    earlier = -1 if newest_first else 1  # shifted by `earlier`, each row sees the version before it
+    same_record = history["record_id"].eq(history["record_id"].shift(earlier))
+    unchanged = history["score"].eq(history["score"].shift(earlier)) | (
+        history["score"].isna() & history["score"].shift(earlier).isna()
     )
     history = history[~(same_record & unchanged)]
-    next_is_same_record = history["record_id"].eq(history["record_id"].shift(-1))
-    next_change = history["changed_at"].shift(-1).where(next_is_same_record)
+    next_is_same_record = history["record_id"].eq(history["record_id"].shift(-earlier))
+    next_change = history["changed_at"].shift(-earlier).where(next_is_same_record)
     history = history.assign(valid_to=next_change)[history["score"].notna()]
     intervals = pd.DataFrame(
         {
-            "source": capture.source,
-            "object": capture.object,
             "record_id": history["record_id"],
             "score": history["score"],
             "valid_from": history["changed_at"],
             "valid_to": history["valid_to"],
-            "origin": "history",
-            "recorded_at": capture.snapshot_at,
         }
     )
     return intervals, rejected
+
+
+def _history_constants(capture: ScoreCapture) -> dict:
+    """What every backfilled interval of one capture shares."""
+    return {
+        "source": capture.source,
+        "object": capture.object,
+        "origin": "history",
+        "recorded_at": capture.snapshot_at,
+    }
+
+
+def _by_record(versions: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
+    """`versions` (record_id, changed_at; neither missing) with each record's rows together,
+    in time order, and whether newest first: a stable sort by record and time, or the rows as
+    they are where they are so already. A CRM sends field history by record, oldest or
+    (HubSpot) newest first, which one pass over the rows can tell. At a million leads,
+    sorting 12.5M versions by their text ids took 2.6 s, and reversing them 1.1 s."""
+    ids = pa.array(versions["record_id"], type=pa.large_string())
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks()
+    same_record = pc.equal(ids[1:], ids[:-1]).to_numpy(zero_copy_only=False)
+    records_together = len(versions) > 0 and 1 + int((~same_record).sum()) == pc.count_distinct(ids).as_py()
+    if records_together:
+        steps = np.diff(versions["changed_at"].to_numpy().astype("int64"))[same_record]
+        # strictly: rows of one record at the same time keep their order only in a sort
+        if (steps > 0).all():
+            return versions, False
+        if (steps < 0).all():
+            return versions, True
+    return sorted_rows(versions, ["record_id", "changed_at"]), False
 
 
 def _batch_id(capture: ScoreCapture) -> str:

@@ -299,6 +299,30 @@ def test_on_postgresql_each_snapshot_is_planned_with_statistics(tmp_path):
     assert stored == 300 + 100  # every record's first score, and a third of them changed
 
 
+def test_on_postgresql_the_first_snapshot_is_planned_with_its_backfill(tmp_path):
+    """The backfill fills the store in the transaction that then closes and opens intervals.
+    Planned with the empty store's statistics, PostgreSQL closed them with a nested loop over
+    every open interval and every pulled row: at a million leads, not done after 12 minutes.
+    When the close runs, the store's estimate must count the backfilled intervals."""
+    from revops.devtools.postgres import scratch_warehouse
+
+    history = [(f"R{i}", DAY1 - timedelta(days=days), str(i + days)) for i in range(300) for days in (9, 5)]
+    estimates_at_close = []
+    with scratch_warehouse("postgresql", tmp_path) as url:
+        engine = get_engine(url)
+
+        @sa.event.listens_for(engine, "before_cursor_execute")
+        def estimate_before_the_close(conn, cursor, statement, *_):
+            if statement.lstrip().startswith("update snapshots.score_intervals as i set valid_to"):
+                probe = cursor.connection.cursor()
+                probe.execute("select reltuples from pg_class where relname = 'score_intervals'")
+                estimates_at_close.append(probe.fetchone()[0])
+
+        result = apply_snapshot(engine, capture(DAY1, {f"R{i}": i for i in range(300)}, history), "run-1")
+    assert result.history_intervals == 600 and result.scores_changed == 300
+    assert estimates_at_close == [600]
+
+
 def test_on_postgresql_the_pull_table_does_not_grow_from_snapshot_to_snapshot(tmp_path):
     """Each snapshot empties the pull's table with a TRUNCATE before filling it: rows it
     deleted would stay in the table, dead, until a vacuum, and the next snapshot's

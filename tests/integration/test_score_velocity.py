@@ -415,3 +415,38 @@ def test_hourly_counts_are_kept_up_to_date_and_rebuilt_where_missing(engine):
     rebuilt, restored = refreshed(engine, T, SETTINGS)
     assert rebuilt == 4
     assert restored[1]["moved"].tolist() == [0, 2, 1]
+
+
+def test_on_postgresql_velocity_is_planned_with_the_change_series_counted(tmp_path):
+    """The change series is rewritten in the refresh's own transaction, then read by model
+    changes, velocity and the trend. Planned without statistics, PostgreSQL took its group-by
+    for 200 prospects and read the prospects one index lookup at a time (velocity 14.5 s at a
+    million prospects, 8.3 s planned with them). When velocity runs, the series' estimate must
+    count its rows, on the first refresh and on a daily one."""
+    from revops.devtools.postgres import scratch_warehouse
+
+    estimate_and_count = (
+        "select reltuples, (select count(*) from marts.score_changes)"
+        " from pg_class where relname = 'score_changes'"
+    )
+    contacts = [f"C{i}" for i in range(40)]
+    # two versions each (5, then 10 + i): two changes per contact, 80 in all
+    history = {c: [(T - 30 * DAYS, 5.0), (T - 9 * DAYS, 10.0 + i)] for i, c in enumerate(contacts)}
+    rises = {c: 30.0 for c in contacts[:10]}  # the next day: ten more changes, 90
+    seen = []
+    with scratch_warehouse("postgresql", tmp_path) as url:
+        engine = get_engine(url)
+
+        @sa.event.listens_for(engine, "before_cursor_execute")
+        def estimate_before_velocity(conn, cursor, statement, *_):
+            if statement.lstrip().startswith("insert into marts.score_velocity"):
+                probe = cursor.connection.cursor()
+                probe.execute(estimate_and_count)
+                seen.append(probe.fetchone())
+
+        add_prospects(engine, dict.fromkeys(contacts, T - 60 * DAYS))
+        snapshot_with_history(engine, T - DAYS, history)
+        refresh_velocity(engine, T - DAYS, SETTINGS)
+        snapshot(engine, T, {c: versions[-1][1] for c, versions in history.items()} | rises)
+        refresh_velocity(engine, T, SETTINGS)
+    assert [estimate for estimate, _ in seen] == [count for _, count in seen] == [80, 90]

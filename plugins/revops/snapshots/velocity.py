@@ -32,6 +32,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from revops.configuration import ConfigError, read_config
+from revops.warehouse.engine import refresh_statistics
 from revops.warehouse.load import empty_work_table, read_frame, replace_rows, replace_table
 from revops.warehouse.schema import (
     engagement_trend,
@@ -184,7 +185,9 @@ covered as (
     from marts.score_change_runs
     group by source, object
 ),
-touched as (  -- found before the join to `chosen`, which otherwise joins every interval first
+-- Found first (materialized: PostgreSQL otherwise joined each chosen record's intervals, 12.8M
+-- index reads at a million prospects, 13.5 s; DuckDB joined every interval first).
+touched as materialized (
     select i.source, i.object, i.record_id
     from snapshots.score_intervals i
     left join covered w on w.source = i.source and w.object = i.object
@@ -275,6 +278,10 @@ def update_score_changes(conn: sa.Connection, settings: VelocitySettings, full: 
     when the series has no hourly counts yet (a warehouse from before they were kept)."""
     whole = full or _needs_whole_rebuild(conn)
     rebuilt = _rebuild_everyone(conn, settings) if whole else _rebuild_scope(conn, settings)
+    # Model changes, velocity and the trend read it next. Planned without statistics, velocity
+    # took PostgreSQL 14.5 s at a million prospects (its group-by taken for 200 prospects, then
+    # an index read per prospect), 8.3 s with them.
+    refresh_statistics(conn, score_changes)
     conn.execute(score_change_runs.delete())
     conn.execute(
         sa.text(
@@ -300,6 +307,7 @@ def _rebuild_everyone(conn: sa.Connection, settings: VelocitySettings) -> int:
     for table in (score_changes, score_change_sources, score_change_runs, score_change_hours):
         conn.execute(table.delete())
     conn.execute(sa.text(_INSERT_SOURCES + _CHOSEN), {"prefer_source": settings.prefer_source})
+    refresh_statistics(conn, score_change_sources)  # the series joins every interval to it
     conn.execute(sa.text(_SCORE_CHANGES.format(chosen=_SOURCES)))
     _count_hours(conn, sign=1, everyone=True)
     return conn.execute(sa.select(sa.func.count()).select_from(score_change_sources)).scalar_one()

@@ -167,3 +167,19 @@ def row_estimate(conn: sa.Connection, table: str) -> float:
     the exact count once analysed while smaller than ANALYZE's sample."""
     estimate = "select reltuples from pg_class where oid = cast(:name as regclass)"
     return conn.execute(sa.text(estimate), {"name": table}).scalar_one()
+
+
+def probed_before(engine: sa.Engine, statement_start: str, probe: str) -> list[tuple]:
+    """The row `probe` returns just before each statement that starts with `statement_start`,
+    on that statement's connection and inside its transaction (filled as they run): what
+    PostgreSQL knew when it planned that statement, say a table's row estimate."""
+    seen: list[tuple] = []
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def run_probe(conn, cursor, statement, *_):
+        if statement.lstrip().startswith(statement_start):
+            probe_cursor = cursor.connection.cursor()
+            probe_cursor.execute(probe)
+            seen.append(probe_cursor.fetchone())
+
+    return seen

@@ -23,7 +23,7 @@ from revops.snapshots.store import (
 )
 from revops.warehouse import get_engine
 from revops.warehouse.load import read_frame
-from tests.helpers import row_estimate
+from tests.helpers import probed_before, row_estimate
 
 DAY1, DAY2, DAY3, DAY4 = (datetime(2026, 3, d) for d in (1, 2, 3, 4))
 
@@ -307,20 +307,16 @@ def test_on_postgresql_the_first_snapshot_is_planned_with_its_backfill(tmp_path)
     from revops.devtools.postgres import scratch_warehouse
 
     history = [(f"R{i}", DAY1 - timedelta(days=days), str(i + days)) for i in range(300) for days in (9, 5)]
-    estimates_at_close = []
     with scratch_warehouse("postgresql", tmp_path) as url:
         engine = get_engine(url)
-
-        @sa.event.listens_for(engine, "before_cursor_execute")
-        def estimate_before_the_close(conn, cursor, statement, *_):
-            if statement.lstrip().startswith("update snapshots.score_intervals as i set valid_to"):
-                probe = cursor.connection.cursor()
-                probe.execute("select reltuples from pg_class where relname = 'score_intervals'")
-                estimates_at_close.append(probe.fetchone()[0])
-
+        at_close = probed_before(
+            engine,
+            "update snapshots.score_intervals as i set valid_to",
+            "select reltuples from pg_class where relname = 'score_intervals'",
+        )
         result = apply_snapshot(engine, capture(DAY1, {f"R{i}": i for i in range(300)}, history), "run-1")
     assert result.history_intervals == 600 and result.scores_changed == 300
-    assert estimates_at_close == [600]
+    assert at_close == [(600,)]
 
 
 def test_on_postgresql_the_pull_table_does_not_grow_from_snapshot_to_snapshot(tmp_path):

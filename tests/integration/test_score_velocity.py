@@ -19,7 +19,7 @@ from revops.snapshots.store import ScoreCapture, apply_snapshot
 from revops.snapshots.velocity import ConfiguredModelChange, VelocitySettings, refresh_velocity
 from revops.warehouse import get_engine
 from revops.warehouse.load import read_frame
-from tests.helpers import add_prospects
+from tests.helpers import add_prospects, probed_before
 
 T = datetime(2026, 9, 7)  # a Monday: "now" in every test
 DAYS = timedelta(days=1)
@@ -433,17 +433,9 @@ def test_on_postgresql_velocity_is_planned_with_the_change_series_counted(tmp_pa
     # two versions each (5, then 10 + i): two changes per contact, 80 in all
     history = {c: [(T - 30 * DAYS, 5.0), (T - 9 * DAYS, 10.0 + i)] for i, c in enumerate(contacts)}
     rises = {c: 30.0 for c in contacts[:10]}  # the next day: ten more changes, 90
-    seen = []
     with scratch_warehouse("postgresql", tmp_path) as url:
         engine = get_engine(url)
-
-        @sa.event.listens_for(engine, "before_cursor_execute")
-        def estimate_before_velocity(conn, cursor, statement, *_):
-            if statement.lstrip().startswith("insert into marts.score_velocity"):
-                probe = cursor.connection.cursor()
-                probe.execute(estimate_and_count)
-                seen.append(probe.fetchone())
-
+        seen = probed_before(engine, "insert into marts.score_velocity", estimate_and_count)
         add_prospects(engine, dict.fromkeys(contacts, T - 60 * DAYS))
         snapshot_with_history(engine, T - DAYS, history)
         refresh_velocity(engine, T - DAYS, SETTINGS)

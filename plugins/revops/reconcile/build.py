@@ -24,7 +24,7 @@ from revops.reconcile.calendar import load_calendars, working_hours
 from revops.reconcile.campaigns import campaign_rows
 from revops.reconcile.exclusions import opportunity_exclusions, prospect_exclusions
 from revops.reconcile.first_entries import refresh_first_entries
-from revops.reconcile.frames import is_in, sorted_rows
+from revops.reconcile.frames import is_in, looked_up, sorted_rows
 from revops.reconcile.parsing import clean_text
 from revops.reconcile.records import UNSCOPED_OBJECTS, TypedObjects, typed_objects
 from revops.reconcile.sources import SourceMapping, utm_from_url
@@ -459,13 +459,12 @@ def _opportunities(
     converted = records.dropna(subset=["converted_opportunity_id"]).drop_duplicates(
         "converted_opportunity_id"
     )
-    # Each deal's converting lead and its prospect, each looked up once for all the columns
-    # read (a lookup per column took 0.4 s each at a million prospects).
-    lead = _looked_up(converted, "converted_opportunity_id", ["prospect_id", "lead_owner_id"], opps["Id"])
+    # Only the columns read are indexed: indexing all of the prospects copied every column.
+    converting_lead = converted[["converted_opportunity_id", "prospect_id", "lead_owner_id"]]
+    lead = looked_up(converting_lead.set_index("converted_opportunity_id"), opps["Id"])
     prospect_id = lead["prospect_id"]
-    prospect = _looked_up(
-        prospect_rows, "prospect_id", ["exclusion_rule", "channel", "sub_channel"], prospect_id
-    )
+    prospect_columns = prospect_rows[["prospect_id", "exclusion_rule", "channel", "sub_channel"]]
+    prospect = looked_up(prospect_columns.set_index("prospect_id"), prospect_id)
     from_lead = prospect_id.notna()
     own_source = mapping.classify(opps["LeadSource"], _empty(opps), _empty(opps), _empty(opps))
     name_rule = opportunity_exclusions(opps["Name"])
@@ -498,13 +497,6 @@ def _opportunities(
         }
     )
     return frame.sort_values("opportunity_id", ignore_index=True)
-
-
-def _looked_up(rows: pd.DataFrame, key: str, columns: list[str], keys: pd.Series) -> pd.DataFrame:
-    """`columns` of the row of `rows` whose `key` is each of `keys` (missing where none), on
-    `keys`' index: like `keys.map(...)` of each column, with one lookup. `key` is unique."""
-    found = rows[[key, *columns]].set_index(key).reindex(keys.to_numpy())
-    return found.set_axis(keys.index)
 
 
 def _opportunity_changes(

@@ -25,6 +25,13 @@ def is_in(keys: pd.Series, known: pd.Series | pd.Index) -> pd.Series:
     return pd.Series(found.to_numpy(zero_copy_only=False), index=keys.index)
 
 
+def looked_up(rows: pd.DataFrame, keys: pd.Series) -> pd.DataFrame:
+    """The row of `rows` (indexed by a unique key) for each of `keys`, missing where none, on
+    `keys`' index: `keys.map(rows[column])` for every column in one lookup, where a lookup per
+    column took 0.4 s each at a million prospects."""
+    return rows.reindex(keys.to_numpy()).set_axis(keys.index)
+
+
 def among(values: pa.Array | pa.ChunkedArray, known: pa.Array | Iterable[str]) -> pa.Array | pa.ChunkedArray:
     """Which of the Arrow text `values` are in `known` (a missing value is in nothing)."""
     value_set = known if isinstance(known, pa.Array) else pa.array(list(known), type=values.type)

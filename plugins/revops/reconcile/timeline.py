@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from revops.reconcile.frames import as_series, is_in, query_arrow
+from revops.reconcile.frames import as_series, is_in, looked_up, query_arrow
 
 STATUS_STAGES = {"SAL": "sal", "SQL": "sql", "Disqualified": "disqualified", "Recycled": "recycled"}
 TIMELINE_COLUMNS = ["prospect_id", "cycle", "stage", "entered_at", "source", "record_id", "flags"]
@@ -164,9 +164,7 @@ def _opportunity_stages(leads, opportunities, opportunity_stages) -> list[pd.Dat
     opps = opportunities[["opportunity_id", "created_at", "close_date", "stage", "is_closed", "is_won"]]
     opps = opps[is_in(opps["opportunity_id"], lead_of_opp.index)]
     opps = opps.assign(lead=lead_of_opp.reindex(opps["opportunity_id"]).to_numpy())
-    opps = opps.assign(
-        prospect_id=opps["lead"].map(leads["prospect_id"]), cycle=opps["lead"].map(leads["cycle"])
-    )
+    opps = opps.assign(**looked_up(leads[["prospect_id", "cycle"]], opps["lead"]))
     opened = opps.dropna(subset=["created_at"])
     created = pd.DataFrame(
         {

@@ -19,13 +19,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.harness import SCORES, read_score_captures, write_score_captures
+from benchmarks.harness import read_score_captures, write_world
 from revops.devtools.postgres import scratch_warehouse
 from revops.reconcile.build import build_staging
 from revops.snapshots.store import apply_snapshot
 from revops.snapshots.velocity import VelocitySettings, refresh_velocity
-from revops.synthetic.exports import write_csv_exports
-from revops.synthetic.world import WorldConfig, generate_world
 from revops.warehouse import get_engine
 from tests.helpers import land_exports
 
@@ -38,10 +36,7 @@ def main() -> None:
     kind = "duckdb" if args.duckdb else "postgresql"
     with tempfile.TemporaryDirectory() as directory, scratch_warehouse(kind, Path(directory)) as url:
         world_dir = Path(directory)
-        world = generate_world(WorldConfig(n_prospects=args.prospects, seed=5))  # the harness's world
-        write_csv_exports(world, world_dir / "exports")
-        write_score_captures(world, world_dir / SCORES)
-        del world
+        write_world(args.prospects, world_dir)
         captures = read_score_captures(world_dir)
         engine = get_engine(url)
         _timed("land", lambda: land_exports(engine, world_dir / "exports", "first-run"))

@@ -436,17 +436,24 @@ def stage_airflow(directory: Path) -> dict:
 
 
 def prepare(prospects: int, directory: Path) -> dict:
-    from revops.synthetic.exports import write_csv_exports
-    from revops.synthetic.world import WorldConfig, generate_world
     from tests.helpers import land_exports
 
     started = time.perf_counter()
+    leads = write_world(prospects, directory)
+    land_exports(_engine(directory), directory / "exports", "benchmark")
+    return {"seconds": time.perf_counter() - started, "leads": leads}
+
+
+def write_world(prospects: int, directory: Path) -> int:
+    """The benchmarks' synthetic world as what extraction gives: its CSV exports and its score
+    pulls (`write_score_captures`). Returns its number of Salesforce leads."""
+    from revops.synthetic.exports import write_csv_exports
+    from revops.synthetic.world import WorldConfig, generate_world
+
     world = generate_world(WorldConfig(n_prospects=prospects, seed=5))
     write_csv_exports(world, directory / "exports")
     write_score_captures(world, directory / SCORES)
-    land_exports(_engine(directory), directory / "exports", "benchmark")
-    leads = len(world.salesforce["Lead"])
-    return {"seconds": time.perf_counter() - started, "leads": leads}
+    return len(world.salesforce["Lead"])
 
 
 SCORES = "scores"  # the score captures `prepare` writes and the snapshots stage applies

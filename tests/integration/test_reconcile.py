@@ -169,21 +169,54 @@ def test_malformed_records_are_quarantined_with_their_reason(small_exports, tmp_
     assert typed + 4 == build.summary["objects"]["salesforce.Lead"]["records"] == len(lines) - 1
 
 
-def test_a_payload_with_a_bare_nan_is_typed_not_lost(tmp_path):
+@pytest.mark.parametrize("warehouse", ["duckdb", "postgresql"])
+def test_a_payload_with_a_bare_nan_is_typed_not_lost(warehouse, tmp_path):
     """`json.dumps` writes a float NaN as `NaN`, which strict JSON decoders refuse."""
-    engine = get_engine(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
-    landed_at = datetime(2026, 3, 2, tzinfo=UTC)
-    spec = BatchSpec("salesforce", "Lead", "full", None, landed_at, "api", "Id", "SystemModstamp")
-    writer = BatchWriter(engine, spec, "nan-test")
-    lead = {"Id": "00Q1", "CreatedDate": "2026-03-01T09:00:00Z", "Email": "a@example.com"}
-    writer.write_page([{**lead, "Lead_Score__c": float("nan")}, {**lead, "Id": "00Q2", "Lead_Score__c": 42}])
-    writer.complete(landed_at)
-    with engine.connect() as conn:
-        payloads = conn.execute(sa.text("select payload from raw.records order by record_id")).scalars()
-        assert '"Lead_Score__c":NaN' in next(payloads)
-        leads = typed_objects(conn, "nan-test")[("salesforce", "Lead")].set_index("Id")
+    with scratch_warehouse(warehouse, tmp_path) as url:
+        engine = get_engine(url)
+        landed_at = datetime(2026, 3, 2, tzinfo=UTC)
+        spec = BatchSpec("salesforce", "Lead", "full", None, landed_at, "api", "Id", "SystemModstamp")
+        writer = BatchWriter(engine, spec, "nan-test")
+        lead = {"Id": "00Q1", "CreatedDate": "2026-03-01T09:00:00Z", "Email": "a@example.com"}
+        writer.write_page(
+            [{**lead, "Lead_Score__c": float("nan")}, {**lead, "Id": "00Q2", "Lead_Score__c": 42}]
+        )
+        writer.complete(landed_at)
+        with engine.connect() as conn:
+            payloads = conn.execute(sa.text("select payload from raw.records order by record_id")).scalars()
+            assert '"Lead_Score__c":NaN' in next(payloads)
+            leads = typed_objects(conn, "nan-test")[("salesforce", "Lead")].set_index("Id")
     assert leads["Lead_Score__c"].isna().tolist() == [True, False]
     assert leads.loc["00Q2", "Lead_Score__c"] == 42.0
+
+
+@pytest.mark.parametrize("warehouse", ["duckdb", "postgresql"])
+def test_a_quarantined_record_keeps_the_payload_of_its_current_version(warehouse, tmp_path):
+    """Typing reads only the payloads' fields; a quarantined record's payload is read again by
+    its id, and must be the version that was typed, not an older one of the same record."""
+    first, later = datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 3, tzinfo=UTC)
+    lead = {"Id": "00Q1", "CreatedDate": "2026-03-01T09:00:00Z", "SystemModstamp": "2026-03-01T10:00:00Z"}
+    with scratch_warehouse(warehouse, tmp_path) as url:
+        engine = get_engine(url)
+        full = BatchSpec("salesforce", "Lead", "full", None, first, "api", "Id", "SystemModstamp")
+        writer = BatchWriter(engine, full, "run-1")
+        writer.write_page([{**lead, "Lead_Score__c": "high"}, {**lead, "Id": "00Q2", "Lead_Score__c": 7}])
+        writer.complete(first)
+        changes = BatchSpec("salesforce", "Lead", "incremental", first, later, "api", "Id", "SystemModstamp")
+        writer = BatchWriter(engine, changes, "run-2")
+        writer.write_page([{**lead, "SystemModstamp": "2026-03-02T10:00:00Z", "Lead_Score__c": "higher"}])
+        writer.complete(later)
+        with engine.connect() as conn:
+            typed = typed_objects(conn, "quarantine-version-test")
+            newest = conn.execute(
+                sa.text("select payload from raw.records where record_version like '2026-03-02%'")
+            ).scalar_one()
+    quarantined = typed.quarantined.set_index("record_id")
+    assert quarantined.index.tolist() == ["00Q1"]
+    assert quarantined.loc["00Q1", "reason"] == "Lead_Score__c: not a number 'higher'"
+    assert quarantined.loc["00Q1", "payload"] == newest
+    assert json.loads(newest)["Lead_Score__c"] == "higher"
+    assert typed[("salesforce", "Lead")]["Id"].tolist() == ["00Q2"]
 
 
 @pytest.mark.parametrize("warehouse", ["duckdb", "postgresql"])

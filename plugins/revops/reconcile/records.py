@@ -8,7 +8,9 @@ dropped, since the warehouse never keeps what the CRM deleted.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -20,8 +22,8 @@ from revops.configuration import read_config
 from revops.extract.csv_source import UNDECODABLE_FIELDS, UNEXPECTED_CELLS
 from revops.reconcile.frames import query_arrow
 from revops.reconcile.parsing import RecordSpec, type_records
-from revops.warehouse.engine import release_cached_blocks
-from revops.warehouse.load import read_arrow
+from revops.warehouse.engine import is_duckdb, release_cached_blocks
+from revops.warehouse.load import read_arrow, read_frame
 
 SPECS = {
     ("salesforce", "Lead"): RecordSpec(
@@ -97,13 +99,17 @@ versions as (
             order by eligible.extracted_at desc, records.record_version desc, records.batch_id desc
         ) as version_rank
     from raw.records as records
-    inner join eligible on eligible.batch_id = records.batch_id{scope_join}
+    inner join eligible on eligible.batch_id = records.batch_id{scope_join}{listed}
 )
-select record_id, batch_id, is_deleted, payload
+select record_id, batch_id, is_deleted, {payload}
 from versions
 where version_rank = 1
 order by is_deleted, record_id
 """
+
+# A payload's named fields (`:shape`, a JSON object naming each with the type VARCHAR), as a
+# struct of their JSON text: DuckDB parses each payload once, in C++ on every core.
+FIELDS_OF_PAYLOAD = "json_transform(payload, {shape}) as fields"
 
 
 @dataclass
@@ -136,14 +142,44 @@ def expected_fields(source: str, object_name: str) -> list[str]:
 UNSCOPED_OBJECTS = {("salesforce", "User"), ("salesforce", "Campaign")}
 
 
-def current_records_sql(scoped: bool = False) -> str:
+def current_records_sql(scoped: bool = False, payload: str = "payload", listed: bool = False) -> str:
     """The current version of each record of one object (`:source`, `:object`), the live ones
     first, each part in record id order; `scoped`: of the records listed in
-    `staging.reconcile_scope` only."""
+    `staging.reconcile_scope` only; `listed`: of the record ids `:record_ids` only. `payload`:
+    what of the payload each row gives (an expression over `payload`)."""
     scope_join = """
     inner join staging.reconcile_scope as scope
         on scope.source = :source and scope.object = :object and scope.record_id = records.record_id"""
-    return _CURRENT_RECORDS_SQL.format(scope_join=scope_join if scoped else "")
+    listed_only = "\n    where records.record_id in (select unnest(:record_ids))"
+    return _CURRENT_RECORDS_SQL.format(
+        scope_join=scope_join if scoped else "", listed=listed_only if listed else "", payload=payload
+    )
+
+
+def current_fields(
+    conn: sa.Connection, source: str, object_name: str, fields: list[str], scoped: bool = False
+) -> pa.Table:
+    """The current records of one object as `current_records_sql` lists them, each with its
+    payload's `fields` as a struct column `fields` of JSON text (see `FIELDS_OF_PAYLOAD`).
+
+    DuckDB reads the fields where the payloads lie: handing every payload over and reading
+    them in-process cost 2.4 s more at a million prospects, and held the payloads (0.9 GiB of
+    contacts) while typing. PostgreSQL sends the payloads, read in-process the same way."""
+    params = {"source": source, "object": object_name}
+    if is_duckdb(conn):
+        sql = current_records_sql(scoped, payload=FIELDS_OF_PAYLOAD.format(shape=":shape"))
+        return read_arrow(conn, sql, {**params, "shape": json.dumps(dict.fromkeys(fields, "VARCHAR"))})
+    return read_payload_fields(read_arrow(conn, current_records_sql(scoped), params), fields)
+
+
+def current_payloads(conn: sa.Connection, source: str, object_name: str, record_ids: pd.Series) -> pd.Series:
+    """The payload of each record's current version, by record id: for the few records whose
+    payload typing needs whole (a quarantined record, a bare NaN)."""
+    if record_ids.empty:
+        return pd.Series([], dtype=object)
+    params = {"source": source, "object": object_name, "record_ids": sorted(set(record_ids))}
+    rows = read_frame(conn, current_records_sql(listed=True), params)
+    return rows.set_index("record_id")["payload"]
 
 
 def typed_objects(conn: sa.Connection, build_id: str, scoped: bool = False) -> TypedObjects:
@@ -153,31 +189,34 @@ def typed_objects(conn: sa.Connection, build_id: str, scoped: bool = False) -> T
     frames, quarantined, counts = {}, [], {}
     for (source, object_name), spec in SPECS.items():
         in_scope = scoped and (source, object_name) not in UNSCOPED_OBJECTS
-        sql = current_records_sql(scoped=in_scope)
-        current = read_arrow(conn, sql, {"source": source, "object": object_name})
-        if not scoped:  # raw read whole: DuckDB's cache of it is the typing's memory now
-            release_cached_blocks(conn)
-        deleted = int(pc.sum(current["is_deleted"].cast(pa.bool_())).as_py() or 0)
-        # Sliced, not filtered: a filter copied every payload (1.5 s at a million leads).
-        live = current.slice(0, current.num_rows - deleted)  # the query lists live records first
         fields = dict.fromkeys(
             [*expected_fields(source, object_name), *spec.required, *spec.types, *READER_MARKS]
         )
-        payloads = payload_fields(live["payload"], list(fields))
+        current = current_fields(conn, source, object_name, list(fields), scoped=in_scope)
+        if not scoped:  # raw read whole: DuckDB's cache of it is the typing's memory now
+            release_cached_blocks(conn)
+        deleted = int(pc.sum(current["is_deleted"].cast(pa.bool_())).as_py() or 0)
+        # Sliced, not filtered: a filter copies every row (1.5 s at a million leads, payloads).
+        live = current.slice(0, current.num_rows - deleted)  # the query lists live records first
+        # Copied (a take), not viewed: a frame viewing the read's buffers keeps all of them
+        # alive for the rest of the build (its peak 0.7 GiB higher at 1M leads, with payloads).
+        keys = live.select(["record_id", "batch_id"]).take(np.arange(live.num_rows)).to_pandas()
+        payloads = fields_frame(live["fields"])
+        _null_bare_nans(payloads, keys["record_id"], partial(current_payloads, conn, source, object_name))
         timezone = naive_timezones.get(f"{source}.{object_name}", "UTC")
         frame, reasons = type_records(payloads, spec, timezone)
         reasons = _flag_reader_marks(frame, reasons)
         bad = reasons.notna().to_numpy()
-        # Copied (a take), not viewed: a frame viewing the read's buffers keeps all of them,
-        # payloads too, alive for the rest of the build (its peak 0.7 GiB higher at 1M leads).
-        keys = live.select(["record_id", "batch_id"]).take(np.arange(live.num_rows)).to_pandas()
+        bad_keys = keys[bad]
         quarantined.append(
-            keys[bad].assign(
+            bad_keys.assign(
                 build_id=build_id,
                 source=source,
                 object=object_name,
                 reason=reasons[bad],
-                payload=live["payload"].filter(bad).to_numpy(zero_copy_only=False),
+                payload=current_payloads(conn, source, object_name, bad_keys["record_id"])
+                .reindex(bad_keys["record_id"])
+                .to_numpy(),
             )
         )
         frames[(source, object_name)] = frame[~bad].assign(_batch_id=keys["batch_id"][~bad])
@@ -194,26 +233,35 @@ def typed_objects(conn: sa.Connection, build_id: str, scoped: bool = False) -> T
 READER_MARKS = (UNEXPECTED_CELLS, UNDECODABLE_FIELDS)
 
 
-def payload_fields(payloads: pa.ChunkedArray, fields: list[str]) -> pd.DataFrame:
-    """One text column per field of the JSON payloads (null where a payload lacks it).
-
-    DuckDB parses each payload once, in C++ on every core: 3x faster than decoding them
-    to Python dicts and building a frame from those. A number or boolean arrives as its JSON
-    text, which the parsers read; a list (a reader mark) as its JSON text."""
-    shape = json.dumps(dict.fromkeys(fields, "VARCHAR"))
-    raw_payloads = pa.table({"payload": payloads.cast(pa.large_string())})
-    sql = "select unnest(json_transform(payload, ?)) from raw_payloads"
-    frame = query_arrow(sql, {"raw_payloads": raw_payloads}, [shape]).to_pandas()
-    _null_bare_nans(frame, payloads)
-    return frame
+def read_payload_fields(records: pa.Table, fields: list[str]) -> pa.Table:
+    """`records` with its `payload` column read into the struct column `fields`, in-process:
+    what DuckDB does within the warehouse's query (`current_fields`). A number or boolean
+    arrives as its JSON text, which the parsers read; a list (a reader mark) as its JSON text;
+    a bare NaN as 'NaN' (see `_null_bare_nans`)."""
+    payloads = records["payload"].cast(pa.large_string())  # PostgreSQL's empty result is untyped
+    records = records.set_column(records.schema.get_field_index("payload"), "payload", payloads)
+    sql = f"select * exclude (payload), {FIELDS_OF_PAYLOAD.format(shape='$shape')} from records"
+    return query_arrow(sql, {"records": records}, {"shape": json.dumps(dict.fromkeys(fields, "VARCHAR"))})
 
 
-def _null_bare_nans(frame: pd.DataFrame, payloads: pa.ChunkedArray) -> None:
+def fields_frame(fields: pa.ChunkedArray) -> pd.DataFrame:
+    """The struct column `fields` as one column per field."""
+    return pa.Table.from_struct_array(fields).to_pandas()
+
+
+def _null_bare_nans(
+    frame: pd.DataFrame, record_ids: pd.Series, payloads_of: Callable[[pd.Series], pd.Series]
+) -> None:
     """`json.dumps` writes a float NaN, pandas' missing value, as a bare `NaN`, which DuckDB
-    hands over as the text 'NaN': the few rows with a field reading 'NaN' are decoded in
-    Python, to tell that missing value from the word, and their NaN fields set to null."""
-    for row in np.flatnonzero((frame == "NaN").any(axis=1).to_numpy()):
-        decoded = json.loads(payloads[int(row)].as_py())
+    hands over as the text 'NaN': the few rows with a field reading 'NaN' have their payloads
+    (by record id, from `payloads_of`) decoded in Python, to tell that missing value from the
+    word, and their NaN fields set to null."""
+    rows = np.flatnonzero((frame == "NaN").any(axis=1).to_numpy())
+    if not rows.size:
+        return
+    payloads = payloads_of(record_ids.iloc[rows])
+    for row in rows:
+        decoded = json.loads(payloads[record_ids.iloc[row]])
         missing = [name for name, value in decoded.items() if value != value and name in frame]
         frame.loc[frame.index[row], missing] = None
 

@@ -242,8 +242,9 @@ class _LiveRecords:
 def _live_records(
     conn: sa.Connection, source: str, object_name: str, spec: RecordSpec, scoped: bool, release: bool
 ) -> _LiveRecords:
-    """`release`: the raw layer was read whole, and DuckDB's cache of it is the typing's
-    memory now."""
+    """An object's live current records as read: their keys, and their fields as text.
+    `release`: the raw layer was read whole, and DuckDB's cache of it is the typing's memory
+    now."""
     fields = [*expected_fields(source, object_name), *spec.required, *spec.types, *READER_MARKS]
     current = current_fields(conn, source, object_name, list(dict.fromkeys(fields)), scoped=scoped)
     if release:

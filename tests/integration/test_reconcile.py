@@ -6,14 +6,22 @@ import json
 from datetime import UTC, datetime
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
 from revops.devtools.postgres import scratch_warehouse
 from revops.extract.landing import BatchSpec, BatchWriter
 from revops.reconcile.build import build_staging
-from revops.reconcile.records import typed_objects
+from revops.reconcile.records import (
+    current_fields,
+    current_records_sql,
+    fields_frame,
+    read_payload_fields,
+    typed_objects,
+)
 from revops.warehouse import get_engine
+from revops.warehouse.load import read_frame
 from revops.warehouse.schema import ensure_schema, metadata
 from tests.helpers import land_exports, row_estimate, stage, table
 
@@ -188,6 +196,39 @@ def test_a_payload_with_a_bare_nan_is_typed_not_lost(warehouse, tmp_path):
             leads = typed_objects(conn, "nan-test")[("salesforce", "Lead")].set_index("Id")
     assert leads["Lead_Score__c"].isna().tolist() == [True, False]
     assert leads.loc["00Q2", "Lead_Score__c"] == 42.0
+
+
+def test_duckdb_reads_the_fields_in_its_query_as_they_are_read_in_process(tmp_path):
+    """On DuckDB the fields are read within the warehouse's query; elsewhere the payloads are
+    sent and read in-process (`read_payload_fields`, checked against Python's decoder in the
+    unit tests). Both must give the same text for awkward fields and values."""
+    engine = get_engine(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+    landed_at = datetime(2026, 3, 2, tzinfo=UTC)
+    spec = BatchSpec("salesforce", "Lead", "full", None, landed_at, "api", "Id", None, "IsDeleted")
+    writer = BatchWriter(engine, spec, "fields-test")
+    values = [None, "", " 12 ", "NaN", "naïve", 'say "hi"', 12, 12.5, -0.0, True, ["a", "b"], 2**62]
+    fields = ["Id", "Lead Score", "naïve", 'say "hi"', "absent"]
+    records = [
+        {
+            "Id": f"00Q{n}",
+            "Lead Score": value,
+            "naïve": values[-1 - n],
+            'say "hi"': str(n),
+            "IsDeleted": n == 3,
+        }
+        for n, value in enumerate(values)
+    ]
+    writer.write_page(records)
+    writer.complete(landed_at)
+    with engine.connect() as conn:
+        in_query = current_fields(conn, "salesforce", "Lead", fields)
+        sent = read_frame(conn, current_records_sql(), {"source": "salesforce", "object": "Lead"})
+    in_process = read_payload_fields(pa.Table.from_pandas(sent, preserve_index=False), fields)
+    assert in_query.column_names == ["record_id", "batch_id", "is_deleted", "fields"]
+    assert in_query["record_id"].to_pylist() == in_process["record_id"].to_pylist()
+    assert in_query["is_deleted"].to_pylist()[-1] is True  # live records first
+    assert fields_frame(in_query["fields"]).equals(fields_frame(in_process["fields"]))
+    assert fields_frame(in_query["fields"])["absent"].isna().all()
 
 
 @pytest.mark.parametrize("warehouse", ["duckdb", "postgresql"])

@@ -113,6 +113,11 @@ order by is_deleted, record_id
 FIELDS_OF_PAYLOAD = "json_transform(payload, {shape}) as fields"
 
 
+def _fields_shape(fields: list[str]) -> str:
+    """The `:shape` `FIELDS_OF_PAYLOAD` reads `fields` by: each as its JSON text."""
+    return json.dumps(dict.fromkeys(fields, "VARCHAR"))
+
+
 @dataclass
 class TypedObjects:
     frames: dict[tuple[str, str], pd.DataFrame]  # typed, live records per (source, object)
@@ -169,7 +174,7 @@ def current_fields(
     params = {"source": source, "object": object_name}
     if is_duckdb(conn):
         sql = current_records_sql(scoped, payload=FIELDS_OF_PAYLOAD.format(shape=":shape"))
-        return read_arrow(conn, sql, {**params, "shape": json.dumps(dict.fromkeys(fields, "VARCHAR"))})
+        return read_arrow(conn, sql, {**params, "shape": _fields_shape(fields)})
     return read_payload_fields(read_arrow(conn, current_records_sql(scoped), params), fields)
 
 
@@ -279,7 +284,7 @@ def read_payload_fields(records: pa.Table, fields: list[str]) -> pa.Table:
     payloads = records["payload"].cast(pa.large_string())  # PostgreSQL's empty result is untyped
     records = records.set_column(records.schema.get_field_index("payload"), "payload", payloads)
     sql = f"select * exclude (payload), {FIELDS_OF_PAYLOAD.format(shape='$shape')} from records"
-    return query_arrow(sql, {"records": records}, {"shape": json.dumps(dict.fromkeys(fields, "VARCHAR"))})
+    return query_arrow(sql, {"records": records}, {"shape": _fields_shape(fields)})
 
 
 def fields_frame(fields: pa.ChunkedArray) -> pd.DataFrame:

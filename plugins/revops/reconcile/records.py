@@ -194,9 +194,10 @@ def typed_objects(conn: sa.Connection, build_id: str, scoped: bool = False) -> T
 
     Each object is typed in a second thread while the next is read: DuckDB reads on both
     cores, pandas types on one (a full build's typing at a million prospects 11.1 to 12.2 s
-    one after the other, 10.0 to 10.5 s so). Only this thread uses the connection."""
+    one after the other, 10.0 to 10.5 s so). The largest objects are read first, so the
+    last one typed, which nothing overlaps, is small. Only this thread uses the connection."""
     timezones = read_config("reconciliation")["timestamps"]["naive_timezones"]
-    frames, quarantined, counts = {}, [], {}
+    frames, quarantined, counts = {}, {}, {}
 
     def settle(current: _LiveRecords, typing: Future) -> None:
         """The typed records kept, the rejected ones quarantined with their payloads."""
@@ -205,14 +206,12 @@ def typed_objects(conn: sa.Connection, build_id: str, scoped: bool = False) -> T
         bad_keys = current.keys[bad]
         source, object_name = current.key
         payloads = current_payloads(conn, source, object_name, bad_keys["record_id"])
-        quarantined.append(
-            bad_keys.assign(
-                build_id=build_id,
-                source=source,
-                object=object_name,
-                reason=reasons[bad],
-                payload=payloads.reindex(bad_keys["record_id"]).to_numpy(),
-            )
+        quarantined[current.key] = bad_keys.assign(
+            build_id=build_id,
+            source=source,
+            object=object_name,
+            reason=reasons[bad],
+            payload=payloads.reindex(bad_keys["record_id"]).to_numpy(),
         )
         frames[current.key] = frame[~bad].assign(_batch_id=current.keys["batch_id"][~bad])
         counts[f"{source}.{object_name}"] = {
@@ -223,7 +222,8 @@ def typed_objects(conn: sa.Connection, build_id: str, scoped: bool = False) -> T
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="typing") as typist:
         previous = None
-        for (source, object_name), spec in SPECS.items():
+        for source, object_name in _largest_first(conn):
+            spec = SPECS[(source, object_name)]
             in_scope = scoped and (source, object_name) not in UNSCOPED_OBJECTS
             current = _live_records(conn, source, object_name, spec, in_scope, release=not scoped)
             if previous:
@@ -231,7 +231,25 @@ def typed_objects(conn: sa.Connection, build_id: str, scoped: bool = False) -> T
             timezone = timezones.get(f"{source}.{object_name}", "UTC")
             previous = (current, typist.submit(_typed, current.fields, spec, timezone))
         settle(*previous)
-    return TypedObjects(frames, pd.concat(quarantined, ignore_index=True), counts)
+    return TypedObjects(
+        {key: frames[key] for key in SPECS},
+        pd.concat([quarantined[key] for key in SPECS], ignore_index=True),
+        {f"{source}.{name}": counts[f"{source}.{name}"] for source, name in SPECS},
+    )
+
+
+def _largest_first(conn: sa.Connection) -> list[tuple[str, str]]:
+    """The objects in `SPECS`, the most records landed first (a cheap estimate of the read's
+    size from the batch log). At a million prospects, with HubSpot's contacts read last, the
+    build waited 1.6 s for their typing at the end."""
+    landed = conn.execute(
+        sa.text(
+            "select source, object, sum(record_count) from raw.extract_batches"
+            " where status = 'complete' group by source, object"
+        )
+    ).all()
+    sizes = {(source, name): int(count or 0) for source, name, count in landed}
+    return sorted(SPECS, key=lambda key: -sizes.get(key, 0))
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from datetime import date, datetime
 
 import pandas as pd
@@ -17,7 +18,14 @@ from revops.reconcile.stages import OpportunityStages
 from revops.warehouse import get_engine, load, read_frame
 from revops.warehouse.engine import release_cached_blocks
 from revops.warehouse.load import append_frame, read_arrow, replace_rows
-from revops.warehouse.schema import ensure_schema, opportunities, opportunity_stages, prospects, raw_records
+from revops.warehouse.schema import (
+    ensure_schema,
+    opportunities,
+    opportunity_stages,
+    prospects,
+    raw_records,
+    users,
+)
 
 AWKWARD_TEXT = [
     "plain",
@@ -392,3 +400,52 @@ def test_a_frame_of_many_scan_batches_is_written_in_its_order(warehouse_url, mon
         assert append_frame(conn, opportunity_stages, frame) == 20_000
         back = read_frame(conn, "select opportunity_id from staging.opportunity_stages")
     assert back["opportunity_id"].tolist() == frame["opportunity_id"].tolist()
+
+
+def _users(*ids: str | None) -> pd.DataFrame:
+    return pd.DataFrame({"user_id": list(ids), "name": "Ada", "region": "EMEA", "is_active": True})
+
+
+def _user_ids(engine: sa.Engine) -> list[str]:
+    with engine.connect() as conn:
+        return read_frame(conn, "select user_id from staging.users order by user_id")["user_id"].tolist()
+
+
+def test_a_write_in_the_background_that_fails_raises_and_rolls_back_the_writes_before_it(any_warehouse_url):
+    engine = get_engine(any_warehouse_url)
+    with engine.begin() as conn:
+        load.replace_table(conn, users, _users("005A"))
+    with (
+        pytest.raises(Exception, match=r"(?i)null"),
+        engine.begin() as conn,
+        load.BackgroundWriter(conn) as writer,
+    ):
+        writer.write(users, _users("005B", "005C"))
+        writer.write(users, _users("005D", None))  # user_id is required
+    assert _user_ids(engine) == ["005A"]
+
+
+def test_an_error_beside_the_writes_is_the_one_raised_and_nothing_is_written(any_warehouse_url):
+    """The block's own error ends it: the write under way is waited for (the connection is
+    the rollback's), the ones not begun are dropped."""
+    engine = get_engine(any_warehouse_url)
+    many = _users(*(f"005{n:06d}" for n in range(200_000)))
+    with (
+        pytest.raises(ValueError, match="a rule failed"),
+        engine.begin() as conn,
+        load.BackgroundWriter(conn) as writer,
+    ):
+        writer.write(users, many)
+        writer.write(users, _users("005B"))
+        raise ValueError("a rule failed")
+    assert not [thread for thread in threading.enumerate() if thread.name.startswith("table-writer")]
+    assert _user_ids(engine) == []
+
+
+def test_writes_in_the_background_land_in_the_order_given(any_warehouse_url):
+    engine = get_engine(any_warehouse_url)
+    with engine.begin() as conn, load.BackgroundWriter(conn) as writer:
+        writer.write(users, _users("005A", "005B"))
+        writer.write(users, _users("005C"))  # replaces the first
+    assert writer.written == {users}
+    assert _user_ids(engine) == ["005C"]

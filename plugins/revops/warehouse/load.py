@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pandas as pd
@@ -123,6 +124,34 @@ def replace_table(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> 
     """Replace a whole table's contents (for staging tables rebuilt on every run)."""
     conn.execute(table.delete())
     return append_frame(conn, table, frame)
+
+
+class BackgroundWriter:
+    """Replaces tables (`replace_table`) in a second thread, one after another in the order
+    given, while the caller's thread computes the next: DuckDB and PostgreSQL write without
+    Python's lock, so the writes overlap pandas work. Until the block ends, the writer is
+    the connection's only user. A failed write raises when the block ends; an error in the
+    block drops the writes not yet begun and waits for the one under way, so the connection
+    is free for the rollback."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self._conn = conn
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="table-writer")
+        self._writes: list[Future] = []
+        self.written: set[sa.Table] = set()
+
+    def write(self, table: sa.Table, frame: pd.DataFrame) -> None:
+        self._writes.append(self._pool.submit(replace_table, self._conn, table, frame))
+        self.written.add(table)
+
+    def __enter__(self) -> BackgroundWriter:
+        return self
+
+    def __exit__(self, error_type, error, traceback) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=error is not None)
+        if error is None:
+            for write in self._writes:
+                write.result()
 
 
 def read_frame(

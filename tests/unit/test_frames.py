@@ -6,7 +6,7 @@ import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from revops.reconcile.frames import is_in, query_arrow, sorted_rows
+from revops.reconcile.frames import casefolded, is_in, query_arrow, sorted_rows
 from revops.warehouse import load
 
 
@@ -22,6 +22,18 @@ def test_is_in_is_set_membership_and_a_missing_key_is_in_nothing(keys, known, ar
     expected = [isinstance(k, str) and k in present for k in keys]
     assert found.tolist() == expected
     assert found.index.equals(series.index)
+
+
+@given(
+    values=st.lists(
+        st.one_of(
+            st.none(), st.sampled_from(["Ada", "ÉCOLE", "Straße", "ǅ", "İ", "ﬁ", " x "]), st.text(max_size=4)
+        )
+    )
+)
+def test_casefolded_is_pandas_casefold_for_ascii_and_other_text_alike(values):
+    text = pd.Series(values, dtype="string")
+    assert casefolded(text).tolist() == text.str.casefold().tolist()
 
 
 texts = st.one_of(st.none(), st.sampled_from(["a", "b", "B", "é", "", "a b"]))

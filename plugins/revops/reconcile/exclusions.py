@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from revops.configuration import read_config
-from revops.reconcile.frames import is_in
+from revops.reconcile.frames import casefolded, is_in
 
 
 def prospect_exclusions(records: pd.DataFrame) -> pd.Series:
@@ -39,7 +39,7 @@ def _folds_to_one_of(names: pd.Series, words: set[str]) -> pd.Series:
 def opportunity_exclusions(names: pd.Series) -> pd.Series:
     """The opportunity-name rule each opportunity matches, or None."""
     rules = read_config("exclusions")["opportunities"]
-    lowered = names.fillna("").str.strip().str.casefold()
+    lowered = casefolded(names.astype("string").fillna("").str.strip())
     matched = pd.Series(None, index=names.index, dtype=object)
     for rule, spec in rules.items():
         hit = pd.Series(False, index=names.index)

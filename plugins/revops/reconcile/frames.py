@@ -25,6 +25,17 @@ def is_in(keys: pd.Series, known: pd.Series | pd.Index) -> pd.Series:
     return pd.Series(found.to_numpy(zero_copy_only=False), index=keys.index)
 
 
+def casefolded(text: pd.Series) -> pd.Series:
+    """`text.str.casefold()` for Arrow-backed text: Arrow lower-cases the ASCII values (for
+    which casefold and lower agree) and Python case-folds only the rest. pandas case-folds
+    every value in Python: 0.2 s a column at a million prospects, against 0.02 s."""
+    folded = text.str.lower()
+    other = ~text.str.isascii().fillna(True)
+    if other.any():
+        folded[other] = text[other].str.casefold()
+    return folded
+
+
 def looked_up(rows: pd.DataFrame, keys: pd.Series) -> pd.DataFrame:
     """The row of `rows` (indexed by a unique key) for each of `keys`, missing where none, on
     `keys`' index: `keys.map(rows[column])` for every column in one lookup, where a lookup per

@@ -27,7 +27,7 @@ from datetime import timedelta
 import pandas as pd
 import pyarrow as pa
 
-from revops.reconcile.frames import as_series, is_in, query_arrow, sorted_rows
+from revops.reconcile.frames import as_series, casefolded, is_in, query_arrow, sorted_rows
 
 # Survivorship's two orders of a prospect's records: Salesforce before HubSpot, then by creation.
 NEWEST_FIRST = "order by source <> 'salesforce', created_at desc, record_id"
@@ -107,7 +107,7 @@ def name_key(records: pd.DataFrame) -> pd.Series:
     """First name, last name and company, trimmed and case-folded: null unless all three are
     present."""
     parts = [
-        records[c].astype("string").str.strip().str.casefold() for c in ("first_name", "last_name", "company")
+        casefolded(records[c].astype("string").str.strip()) for c in ("first_name", "last_name", "company")
     ]
     key = parts[0] + "|" + parts[1] + "|" + parts[2]
     return key.where(parts[0].notna() & parts[1].notna() & parts[2].notna())

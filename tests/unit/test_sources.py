@@ -1,4 +1,6 @@
 import pandas as pd
+from hypothesis import given
+from hypothesis import strategies as st
 
 from revops.reconcile.campaigns import campaign_rows
 from revops.reconcile.sources import SourceMapping, utm_from_url
@@ -49,6 +51,40 @@ def test_visitors_who_landed_on_the_same_page_each_get_its_tags():
     as_list = [[v if isinstance(v, str) else None for v in tags] for tags in (source, medium)]
     assert as_list[0] == ["news letter", None, "news letter", None, "news letter"]
     assert as_list[1] == [None, "email", None, None, None]  # a blank tag is no tag
+
+
+labels = st.one_of(
+    st.none(),
+    st.sampled_from(["Webinar", " paid  search", "PAID_SEARCH", "google", "cpc", "asdf", ""]),
+    st.text(max_size=3),
+)
+
+
+@given(rows=st.lists(st.tuples(labels, labels, labels, labels), max_size=30))
+def test_text_held_in_arrow_is_classified_as_python_objects_are(rows):
+    """The combinations are found by their codes, whatever holds the text."""
+    mapping = SourceMapping.load()
+    columns = list(zip(*rows, strict=True)) if rows else [[]] * 4
+    as_objects = mapping.classify(*(pd.Series(c, dtype=object) for c in columns))
+    in_arrow = mapping.classify(*(pd.Series(c, dtype="str") for c in columns))
+    pd.testing.assert_frame_equal(in_arrow, as_objects)
+
+
+@given(
+    urls=st.lists(
+        st.one_of(
+            st.none(),
+            st.sampled_from(
+                ["https://x.io/?utm_source=a&utm_medium=b", "https://x.io/?utm_medium=c", "https://x.io/"]
+            ),
+        )
+    )
+)
+def test_utm_tags_of_urls_held_in_arrow_are_those_of_python_objects(urls):
+    for tags_in_arrow, tags_as_objects in zip(
+        utm_from_url(pd.Series(urls, dtype="str")), utm_from_url(pd.Series(urls, dtype=object)), strict=True
+    ):
+        assert tags_in_arrow.tolist() == tags_as_objects.tolist()
 
 
 def test_a_campaign_takes_its_channel_field_then_its_type_then_the_unmapped_bucket():

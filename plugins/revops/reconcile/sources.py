@@ -54,21 +54,21 @@ class SourceMapping:
         unmapped record keeps the raw value nobody could map, for the data-quality report.
 
         Each distinct combination of the four values is classified once: a million records
-        carry a few hundred combinations.
+        carry a few hundred combinations. They are found by their codes (pandas factorises
+        Arrow-backed text in Arrow); only the combinations' first rows become Python objects.
         """
-        values = pd.DataFrame(
-            {
-                "lead_source": lead_source.to_numpy(),
-                "hubspot_source": hubspot_source.to_numpy(),
-                "utm_source": utm_source.to_numpy(),
-                "utm_medium": utm_medium.to_numpy(),
-            },
-            dtype=object,
-        )
-        codes = pd.DataFrame({column: pd.factorize(values[column])[0] for column in values.columns})
+        fields = {
+            "lead_source": lead_source,
+            "hubspot_source": hubspot_source,
+            "utm_source": utm_source,
+            "utm_medium": utm_medium,
+        }
+        codes = pd.DataFrame({name: pd.factorize(values)[0] for name, values in fields.items()})
         combination = codes.groupby(list(codes.columns), sort=False).ngroup().to_numpy()
         _, first_row = np.unique(combination, return_index=True)
-        distinct = values.iloc[first_row].reset_index(drop=True)
+        distinct = pd.DataFrame(
+            {name: values.iloc[first_row].to_numpy(dtype=object) for name, values in fields.items()}
+        )
         return self._classify_each(distinct).take(combination).set_axis(lead_source.index)
 
     def _classify_each(self, values: pd.DataFrame) -> pd.DataFrame:
@@ -124,12 +124,16 @@ def normalise(value) -> str | None:
 
 def utm_from_url(urls: pd.Series) -> tuple[pd.Series, pd.Series]:
     """utm_source and utm_medium from the query strings of landing-page URLs (each distinct
-    URL parsed once: a site has few landing pages and campaigns, and many visitors)."""
-    queries = {
-        url: parse_qs(urlsplit(url).query) for url in urls.unique() if isinstance(url, str) and "utm_" in url
-    }
+    URL parsed once: a site has few landing pages and campaigns, and many visitors), taken to
+    each record by its URL's code rather than looked up by its text."""
+    codes, distinct = pd.factorize(urls)
+    queries = [
+        parse_qs(urlsplit(url).query) if isinstance(url, str) and "utm_" in url else {} for url in distinct
+    ]
 
     def tag(name: str) -> pd.Series:
-        return urls.map({url: query[name][0] for url, query in queries.items() if name in query})
+        per_url = [query[name][0] if name in query else None for query in queries]
+        values = np.array([*per_url, None], dtype=object)  # code -1, a missing URL: no tag
+        return pd.Series(values[codes], index=urls.index)
 
     return tag("utm_source"), tag("utm_medium")

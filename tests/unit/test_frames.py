@@ -6,7 +6,7 @@ import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from revops.reconcile.frames import casefolded, is_in, query_arrow, sorted_rows
+from revops.reconcile.frames import as_dates, casefolded, is_in, mapped, query_arrow, sorted_rows
 from revops.warehouse import load
 
 
@@ -34,6 +34,30 @@ def test_is_in_is_set_membership_and_a_missing_key_is_in_nothing(keys, known, ar
 def test_casefolded_is_pandas_casefold_for_ascii_and_other_text_alike(values):
     text = pd.Series(values, dtype="string")
     assert casefolded(text).tolist() == text.str.casefold().tolist()
+
+
+@given(
+    values=st.lists(st.one_of(st.none(), st.sampled_from(["Prospecting", "Closed Won", "Won", ""]))),
+    arrow_backed=st.booleans(),
+)
+def test_mapped_is_pandas_map(values, arrow_backed):
+    series = pd.Series(values, dtype="str" if arrow_backed else object)
+    series.index = series.index * 3  # not a range: the rows keep their own labels
+    for mapping in ({"Prospecting": 0, "Closed Won": 5}, {"Won": "closed", "": "blank"}):
+        expected = series.map(mapping)
+        found = mapped(series, mapping)
+        assert found.index.equals(series.index)
+        assert found.isna().tolist() == expected.isna().tolist()
+        assert found.dropna().tolist() == expected.dropna().tolist()
+
+
+@given(st.lists(st.one_of(st.none(), st.datetimes(datetime(1990, 1, 1), datetime(2100, 1, 1)))))
+def test_as_dates_is_each_timestamps_calendar_date(moments):
+    timestamps = pd.Series(pd.to_datetime(pd.Series(moments, dtype=object)), dtype="datetime64[ms]")
+    dates = as_dates(timestamps)
+    assert [None if pd.isna(d) else d for d in dates] == [
+        None if pd.isna(t) else t.date() for t in timestamps
+    ]
 
 
 texts = st.one_of(st.none(), st.sampled_from(["a", "b", "B", "é", "", "a b"]))

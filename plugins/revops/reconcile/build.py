@@ -25,7 +25,7 @@ from revops.reconcile.calendar import load_calendars, working_hours
 from revops.reconcile.campaigns import campaign_rows
 from revops.reconcile.exclusions import opportunity_exclusions, prospect_exclusions
 from revops.reconcile.first_entries import refresh_first_entries
-from revops.reconcile.frames import is_in, looked_up, sorted_rows
+from revops.reconcile.frames import as_dates, is_in, looked_up, mapped, sorted_rows
 from revops.reconcile.parsing import clean_text
 from revops.reconcile.records import UNSCOPED_OBJECTS, TypedObjects, typed_objects
 from revops.reconcile.sources import SourceMapping, utm_from_url
@@ -501,7 +501,7 @@ def _opportunities(
             "opportunity_id": opps["Id"],
             "prospect_id": prospect_id,
             "created_at": opps["CreatedDate"],
-            "close_date": opps["CloseDate"].dt.date,
+            "close_date": as_dates(opps["CloseDate"]),
             "stage": stage,
             # Flags the export carries win; an export without them gets them from the stage.
             "is_closed": opps["IsClosed"].fillna(stages.is_closed(stage)).astype(bool),
@@ -538,11 +538,11 @@ def _opportunity_changes(
             "stage": stages.canonical(history["StageName"]),
             "is_closed": stages.is_closed(history["StageName"]),
             "amount": history["Amount"],
-            "close_date": history["CloseDate"].dt.date,
+            "close_date": as_dates(history["CloseDate"]),
             "forecast_category": stages.forecast_category(history["ForecastCategory"]),
         }
     )
-    frame = frame.sort_values(["opportunity_id", "changed_at", "stage"], ignore_index=True)
+    frame = sorted_rows(frame, ["opportunity_id", "changed_at", "stage"]).reset_index(drop=True)
     frame["replaced_at"] = _replaced_at(frame.iloc[::-1], "changed_at")
     return frame
 
@@ -555,7 +555,7 @@ def _first_stage_entries(changes: pd.DataFrame, stages: OpportunityStages) -> pd
             "opportunity_id": first["opportunity_id"],
             "stage": first["stage"],
             "entered_at": first["changed_at"],
-            "stage_order": first["stage"].map(stages.order),
+            "stage_order": mapped(first["stage"], stages.order),
         }
     )
     newest_first = sorted_rows(entries, ["opportunity_id", "entered_at", "stage_order"], [True, False, False])

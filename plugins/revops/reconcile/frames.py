@@ -6,7 +6,7 @@ per value or factorise every text key first. These do the same work in Arrow or 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import duckdb
 import numpy as np
@@ -34,6 +34,22 @@ def casefolded(text: pd.Series) -> pd.Series:
     if other.any():
         folded[other] = text[other].str.casefold()
     return folded
+
+
+def mapped(values: pd.Series, mapping: Mapping) -> pd.Series:
+    """`values.map(mapping)`, each distinct value looked up once and taken to its rows by
+    code: pandas' `map` hashes every Arrow-backed value as a Python object (0.27 s for the
+    892k stage changes of a million prospects)."""
+    codes, distinct = pd.factorize(values)
+    per_value = pd.Series(distinct, dtype=object).map(mapping)
+    return pd.Series(per_value.reindex(codes).to_numpy(), index=values.index)  # code -1: missing
+
+
+def as_dates(timestamps: pd.Series) -> pd.Series:
+    """The calendar date of each timestamp, as Arrow dates: `.dt.date` makes a Python object
+    per value (0.24 s for 892k stage changes)."""
+    dates = pc.cast(pa.array(timestamps), pa.date32())
+    return pd.Series(pd.arrays.ArrowExtensionArray(dates), index=timestamps.index)
 
 
 def looked_up(rows: pd.DataFrame, keys: pd.Series) -> pd.DataFrame:

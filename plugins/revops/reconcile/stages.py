@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from revops.configuration import read_config
+from revops.reconcile.frames import mapped
 
 
 @dataclass(frozen=True)
@@ -53,4 +54,4 @@ class OpportunityStages:
 
     def forecast_category(self, values: pd.Series) -> pd.Series:
         """One name per forecast category (`Forecast` and `Commit` are both commit)."""
-        return values.map(self.forecast_categories)
+        return mapped(values, self.forecast_categories)

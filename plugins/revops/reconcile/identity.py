@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -131,16 +132,18 @@ def assign_prospect_ids(
 
     `known_names`: name_key and prospect_id of e-mailed records that are not among `records`
     but that a record without an e-mail may match too (an incremental build's scope)."""
-    records = records.copy()
+    records = records.copy(deep=False)  # copy on write: only the columns set here are new
     has_email = records["email_normalized"].notna()
     records["prospect_id"] = prospect_ids(records["email_normalized"])
-    records["match_rule"] = has_email.map({True: "email", False: "no_email_own_prospect"})
+    rule = np.where(has_email, "email", "no_email_own_prospect")
+    records["match_rule"] = pd.Series(rule, index=records.index, dtype="str")
     records["name_key"] = name_key(records)
     if "name_and_company" in fallbacks:
         _match_by_name_and_company(records, has_email, known_names)
     own = records["prospect_id"].isna()
-    own_key = records["source"] + ":" + records["object"] + ":" + records["record_id"]
-    records.loc[own, "prospect_id"] = prospect_ids(own_key[own])
+    own_rows = records.loc[own, ["source", "object", "record_id"]]
+    own_key = own_rows["source"] + ":" + own_rows["object"] + ":" + own_rows["record_id"]
+    records.loc[own, "prospect_id"] = prospect_ids(own_key)
     return records
 
 

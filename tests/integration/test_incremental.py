@@ -35,6 +35,7 @@ STAGING_TABLES = [
     "campaigns",
     "targets",
     "working_hours",
+    "working_time",
     "stage_probabilities",
     "quarantine",
     "history_parents",

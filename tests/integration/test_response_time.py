@@ -12,12 +12,13 @@ import pytest
 from revops.kpis.engine import TOTAL, compute_kpis
 from revops.kpis.registry import load_registry
 from revops.periods import period_containing
-from revops.reconcile.calendar import load_calendars, working_hours
+from revops.reconcile.calendar import load_calendars, working_hours, working_time
 from revops.reconcile.first_entries import refresh_first_entries
 from revops.warehouse import get_engine
 from revops.warehouse.load import append_frame
 from revops.warehouse.schema import prospect_stages, prospects
 from revops.warehouse.schema import working_hours as working_hours_table
+from revops.warehouse.schema import working_time as working_time_table
 from tests.helpers import record_build
 
 CALENDAR = """\
@@ -87,6 +88,7 @@ def results(any_warehouse_url, tmp_path):
     with engine.begin() as conn:
         _write_staging(conn)
         append_frame(conn, working_hours_table, calendar)
+        append_frame(conn, working_time_table, working_time(calendar))
     frame = pd.concat(
         compute_kpis(engine, [WEEK], "response-test", kpi_ids=[kpi_id], version=version)
         for kpi_id, versions in VERSIONS.items()

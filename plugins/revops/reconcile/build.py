@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from revops.configuration import file_sha256, read_config
 from revops.reconcile import identity, incremental
-from revops.reconcile.calendar import load_calendars, working_hours
+from revops.reconcile.calendar import load_calendars, working_hours, working_time
 from revops.reconcile.campaigns import campaign_rows
 from revops.reconcile.exclusions import opportunity_exclusions, prospect_exclusions
 from revops.reconcile.first_entries import refresh_first_entries
@@ -55,6 +55,7 @@ from revops.warehouse.schema import (
     users,
 )
 from revops.warehouse.schema import working_hours as working_hours_table
+from revops.warehouse.schema import working_time as working_time_table
 
 log = logging.getLogger(__name__)
 
@@ -388,7 +389,8 @@ def _build_id(batches: pd.DataFrame, data_cutoff: datetime, rule_files: dict[str
 
 def _write_working_days(conn: sa.Connection, data_cutoff: datetime) -> None:
     """The business calendar over every day a prospect's response can span: from the first
-    prospect's appearance to the cut-off, a day either side for time zones."""
+    prospect's appearance to the cut-off, a day either side for time zones; and the same
+    counted up by UTC day (`calendar.working_time`)."""
     first_created = conn.execute(sa.select(sa.func.min(prospects.c.created_at))).scalar_one()
     last = pd.Timestamp(data_cutoff).date() + timedelta(days=1)
     if first_created is None:
@@ -398,6 +400,7 @@ def _write_working_days(conn: sa.Connection, data_cutoff: datetime) -> None:
             load_calendars(), pd.Timestamp(first_created).date() - timedelta(days=1), last
         )
     replace_table(conn, working_hours_table, calendar)
+    replace_table(conn, working_time_table, working_time(calendar))
 
 
 def _data_cutoff(batches: pd.DataFrame) -> datetime:

@@ -453,6 +453,17 @@ working_hours = sa.Table(  # from the business calendar (revops.reconcile.calend
     schema="staging",
 )
 
+working_time = sa.Table(  # working_hours counted up by UTC day (revops.reconcile.calendar.working_time)
+    "working_time",
+    metadata,
+    sa.Column("region", sa.String, nullable=False),
+    sa.Column("day", sa.Date, nullable=False),  # each UTC day from the region's first working day to its last
+    sa.Column("worked_before", sa.Double, nullable=False),  # the region's working seconds before the day
+    _ts("start_at"),  # a part of a working interval inside the day (none on a day without work)
+    _ts("end_at"),
+    schema="staging",
+)
+
 quarantine = sa.Table(
     "quarantine",
     metadata,

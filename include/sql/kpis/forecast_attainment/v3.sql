@@ -33,7 +33,8 @@ forecast as (
         0 as won_amount,
         1 as forecast_deals
     from as_at_start
-    inner join staging.opportunities as opportunities on as_at_start.opportunity_id = opportunities.opportunity_id
+    inner join staging.opportunities as opportunities
+        on as_at_start.opportunity_id = opportunities.opportunity_id
     where
         not as_at_start.is_closed
         and not opportunities.is_excluded
@@ -55,7 +56,7 @@ won as (
         0 as forecast_amount,
         amount as won_amount,
         0 as forecast_deals
-    from staging.opportunities as opportunities
+    from staging.opportunities
     where
         is_won
         and not is_excluded

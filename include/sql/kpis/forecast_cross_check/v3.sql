@@ -18,7 +18,7 @@ closed_before as (
         opportunity_id,
         is_won,
         amount
-    from staging.opportunities as opportunities
+    from staging.opportunities
     where
         is_closed
         and not is_excluded
@@ -67,7 +67,8 @@ expected as (
         as_at_start.amount,
         as_at_start.forecast_category
     from as_at_start
-    inner join staging.opportunities as opportunities on as_at_start.opportunity_id = opportunities.opportunity_id
+    inner join staging.opportunities as opportunities
+        on as_at_start.opportunity_id = opportunities.opportunity_id
     where
         not as_at_start.is_closed
         and not opportunities.is_excluded

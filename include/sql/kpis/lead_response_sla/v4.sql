@@ -58,15 +58,15 @@ instants as (
     select
         prospect_id,
         calendar_region,
-        -1 as sign,
-        mql_at as at
+        -1 as direction,
+        mql_at as instant_at
     from calendared
     union all
     select
         prospect_id,
         calendar_region,
-        1 as sign,
-        coalesce(sal_at, :as_of) as at
+        1 as direction,
+        coalesce(sal_at, :as_of) as instant_at
     from calendared
 ),
 
@@ -75,7 +75,10 @@ instants as (
 located as (
     select
         instants.*,
-        least(greatest(cast(instants.at as date), calendar_days.first_day), calendar_days.last_day) as day
+        least(
+            greatest(cast(instants.instant_at as date), calendar_days.first_day),
+            calendar_days.last_day
+        ) as utc_day
     from instants
     left join calendar_days on instants.calendar_region = calendar_days.region
 ),
@@ -85,17 +88,17 @@ located as (
 worked as (
     select
         located.prospect_id,
-        located.sign,
+        located.direction,
         coalesce(max(working_time.worked_before), 0) + coalesce(sum(
             case when working_time.start_at is not null then greatest(least(
-                extract(epoch from (located.at - working_time.start_at)),
+                extract(epoch from (located.instant_at - working_time.start_at)),
                 extract(epoch from (working_time.end_at - working_time.start_at))
             ), 0) end
         ), 0) as seconds
     from located
     left join staging.working_time as working_time
-        on located.calendar_region = working_time.region and located.day = working_time.day
-    group by located.prospect_id, located.sign
+        on located.calendar_region = working_time.region and located.utc_day = working_time.day
+    group by located.prospect_id, located.direction
 ),
 
 -- The response: the working time at the end less that at the MQL, no less than zero (an
@@ -104,7 +107,7 @@ worked as (
 responses as (
     select
         prospect_id,
-        greatest(sum(sign * seconds), 0) / 3600.0 as response_hours
+        greatest(sum(direction * seconds), 0) / 3600.0 as response_hours
     from worked
     group by prospect_id
 ),

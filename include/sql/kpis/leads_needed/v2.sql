@@ -55,7 +55,7 @@ closed_history as (
         count(*) as closed_deals,
         sum(case when is_won then 1 else 0 end) as won_deals,
         sum(case when is_won then amount else 0 end) as won_amount
-    from staging.opportunities as opportunities
+    from staging.opportunities
     where
         is_closed
         and not is_excluded
@@ -78,7 +78,7 @@ arrivals as (
 
 lead_opportunities as (
     select count(*) as new_opportunities
-    from staging.opportunities as opportunities
+    from staging.opportunities
     where
         is_from_converted_lead
         and not is_excluded

@@ -273,6 +273,8 @@ def test_an_older_embedded_warehouse_widens_its_floats_and_keeps_the_values(ware
         ("staging", "prospect_identities", "ix_prospect_identities_prospect"),
         ("staging", "stage_first_entries", "ix_stage_first_entries_stage"),
         ("staging", "opportunity_stages", "ix_opportunity_stages_opportunity"),
+        ("marts", "kpi_results", "ix_kpi_results_period"),
+        ("marts", "kpi_exclusions", "ix_kpi_exclusions_period"),
     ],
 )
 def test_an_older_postgresql_warehouse_gets_the_indexes_a_newer_version_declares(

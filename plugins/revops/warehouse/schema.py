@@ -515,6 +515,9 @@ kpi_results = sa.Table(
     # What the slice's numbers follow from (revops.kpis.engine.slice_inputs); null where they
     # depend on more than the staging build, so the slice is never reused.
     sa.Column("inputs_sha256", sa.String),
+    # The engine replaces a period's slices with a delete per period, and scorecards read a
+    # scope's periods: without it, each delete scans every result stored so far.
+    sa.Index("ix_kpi_results_period", "period_start", "scope", "grain").ddl_if(dialect="postgresql"),
     schema="marts",
 )
 
@@ -531,6 +534,7 @@ kpi_exclusions = sa.Table(
     sa.Column("record_id", sa.String, nullable=False),  # e.g. the outlier opportunity
     sa.Column("record_value", sa.Double),
     sa.Column("exclusion_rule", sa.Text, nullable=False),
+    sa.Index("ix_kpi_exclusions_period", "period_start", "scope", "grain").ddl_if(dialect="postgresql"),
     schema="marts",
 )
 

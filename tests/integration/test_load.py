@@ -295,6 +295,22 @@ def test_an_older_postgresql_warehouse_gets_the_indexes_a_newer_version_declares
             assert conn.execute(sa.text(declared)).scalars().all() == [index]
 
 
+def test_a_postgresql_warehouse_samples_more_of_the_columns_that_ask_for_it(tmp_path):
+    target = (
+        "select attstattarget from pg_attribute "
+        "where attrelid = 'marts.score_changes'::regclass and attname = 'prospect_id'"
+    )
+    with scratch_warehouse("postgresql", tmp_path) as url:
+        engine = get_engine(url)
+        with engine.begin() as conn:  # as an older version created it: the server's default
+            default = "alter table marts.score_changes alter column prospect_id set statistics -1"
+            conn.execute(sa.text(default))
+            assert conn.execute(sa.text(target)).scalar_one() == -1
+        ensure_schema(engine)
+        with engine.connect() as conn:
+            assert conn.execute(sa.text(target)).scalar_one() == 1000
+
+
 def test_the_embedded_warehouse_declares_no_index(warehouse_url):
     engine = get_engine(warehouse_url)
     with engine.connect() as conn:

@@ -18,6 +18,8 @@ import argparse
 import json
 import tempfile
 import time
+from collections.abc import Iterator
+from itertools import chain
 from pathlib import Path
 from urllib.parse import quote
 
@@ -45,7 +47,7 @@ def main() -> None:
         prepare(args.url, args.prepare)
     if args.setting:
         urls = {"server": args.url, args.setting: f"{args.url}?options={quote('-c ' + args.setting)}"}
-        for line in compare_families(urls, args.family) + compare_velocity(urls, args.velocity_runs):
+        for line in chain(compare_families(urls, args.family), compare_velocity(urls, args.velocity_runs)):
             print(json.dumps(line), flush=True)
 
 
@@ -60,16 +62,14 @@ def prepare(url: str, prospects: int) -> None:
         refresh_velocity(engine, captures[0].snapshot_at, VelocitySettings.from_config())
 
 
-def compare_families(urls: dict[str, str], only: list[str] | None) -> list[dict]:
+def compare_families(urls: dict[str, str], only: list[str] | None) -> Iterator[dict]:
     """Each family's horizon under each setting, the first setting first on every other family."""
     registry = load_registry()
     families = sorted({kpi_id.split(".")[0] for kpi_id in registry})
-    lines = []
     for position, family in enumerate(f for f in families if not only or f in only):
         kpi_ids = [kpi_id for kpi_id in registry if kpi_id.split(".")[0] == family]
         order = list(urls) if position % 2 == 0 else list(reversed(urls))
-        lines.append({"family": family} | {name: _horizon_seconds(urls[name], kpi_ids) for name in order})
-    return lines
+        yield {"family": family} | {name: _horizon_seconds(urls[name], kpi_ids) for name in order}
 
 
 def _horizon_seconds(url: str, kpi_ids: list[str]) -> float:
@@ -82,12 +82,11 @@ def _horizon_seconds(url: str, kpi_ids: list[str]) -> float:
     return round(time.perf_counter() - started, 2)
 
 
-def compare_velocity(urls: dict[str, str], runs: int) -> list[dict]:
+def compare_velocity(urls: dict[str, str], runs: int) -> Iterator[dict]:
     """Full velocity refreshes in ABBA order (each rewrites 12M rows at 1M prospects, and the
     database slows a little with every one), a vacuum before each."""
     names = list(urls)
     order = [names[(i + i // 2) % 2] for i in range(runs)]  # A B B A A B B A ...
-    lines = []
     for name in order:
         engine = get_engine(urls[name])
         with sa.create_engine(urls[name], isolation_level="AUTOCOMMIT").connect() as conn:
@@ -95,8 +94,7 @@ def compare_velocity(urls: dict[str, str], runs: int) -> list[dict]:
             as_of = conn.execute(sa.text("select max(as_of) from marts.score_velocity")).scalar_one()
         started = time.perf_counter()
         refresh_velocity(engine, as_of, VelocitySettings.from_config(), full=True)
-        lines.append({"velocity_full": name, "seconds": round(time.perf_counter() - started, 1)})
-    return lines
+        yield {"velocity_full": name, "seconds": round(time.perf_counter() - started, 1)}
 
 
 if __name__ == "__main__":

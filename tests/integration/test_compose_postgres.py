@@ -30,7 +30,9 @@ def _server_command(program: str, *args: str | Path) -> None:
     as root, they run as the postgres user."""
     binaries = sorted(Path("/usr/lib/postgresql").glob("*/bin"))[-1]
     owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    subprocess.run([*owner, binaries / program, *args], check=True, capture_output=True)
+    done = subprocess.run([*owner, binaries / program, *args], capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{program} failed ({done.returncode}): {done.stderr}")
 
 
 @pytest.fixture(scope="module")

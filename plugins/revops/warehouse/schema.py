@@ -261,8 +261,8 @@ score_changes = sa.Table(
     "score_changes",
     metadata,
     # A dozen rows a prospect: PostgreSQL's default sample (30,000 rows) counts 97k prospects
-    # of 1M, and plans a million index lookups where a hash join is faster; see
-    # `_set_statistics_targets`.
+    # of 1M, and with random_page_cost 1.1 (deploy/postgres-init.sh) velocity then plans a
+    # million index lookups where a hash join is faster; see `_set_statistics_targets`.
     sa.Column("prospect_id", sa.String, nullable=False, info={"statistics_target": 1000}),
     _ts("changed_at", nullable=False),
     sa.Column("delta", sa.Double, nullable=False),

@@ -2,13 +2,12 @@
 family's horizon (both scopes, nothing reused) and full velocity refreshes, the two settings
 alternated in the same run so the machine's drift falls on both.
 
-    .venv/bin/python -m benchmarks.postgres_planner URL --prepare 1000000   # once: build the world
+    .venv/bin/python -m benchmarks.first_run --into URL   # once: the world's first run
     .venv/bin/python -m benchmarks.postgres_planner URL --setting random_page_cost=1.1 \\
         [--family attribution ...] [--velocity-runs 4]
 
-URL names a PostgreSQL database the benchmark may fill (`--prepare` lands the harness's
-synthetic world in it, builds staging, applies its score captures and refreshes velocity).
-The setting is given per connection (`options=-c ...`), so the server is left as it is.
+URL names a PostgreSQL database a first run has filled, with no query string of its own. The
+setting is given per connection (`options=-c ...`), so the server is left as it is.
 Prints one JSON line per family and per velocity refresh.
 """
 
@@ -16,50 +15,29 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 from collections.abc import Iterator
 from itertools import chain
-from pathlib import Path
 from urllib.parse import quote
 
 import sqlalchemy as sa
 
-from benchmarks.harness import read_score_captures, write_world
-from revops.kpis.engine import compute_kpis, current_build
 from revops.kpis.registry import load_registry
-from revops.pipeline import horizon_periods, horizon_scopes
-from revops.snapshots.store import apply_snapshot
+from revops.pipeline import kpi_horizon
 from revops.snapshots.velocity import VelocitySettings, refresh_velocity
 from revops.warehouse import get_engine
-from tests.helpers import stage
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("url")
-    parser.add_argument("--prepare", type=int, metavar="PROSPECTS", help="build this world first")
-    parser.add_argument("--setting", help="NAME=VALUE, e.g. random_page_cost=1.1")
+    parser.add_argument("--setting", required=True, help="NAME=VALUE, e.g. random_page_cost=1.1")
     parser.add_argument("--family", nargs="*", help="only these KPI families")
     parser.add_argument("--velocity-runs", type=int, default=0, help="full refreshes, ABBA order")
     args = parser.parse_args()
-    if args.prepare:
-        prepare(args.url, args.prepare)
-    if args.setting:
-        urls = {"server": args.url, args.setting: f"{args.url}?options={quote('-c ' + args.setting)}"}
-        for line in chain(compare_families(urls, args.family), compare_velocity(urls, args.velocity_runs)):
-            print(json.dumps(line), flush=True)
-
-
-def prepare(url: str, prospects: int) -> None:
-    """The harness's world as a first production run leaves it: landed, built, scored."""
-    with tempfile.TemporaryDirectory() as directory:
-        write_world(prospects, Path(directory))
-        engine, _ = stage(url, Path(directory) / "exports", "benchmark")
-        captures = read_score_captures(Path(directory))
-        for capture in captures:
-            apply_snapshot(engine, capture, "benchmark")
-        refresh_velocity(engine, captures[0].snapshot_at, VelocitySettings.from_config())
+    urls = {"server": args.url, args.setting: f"{args.url}?options={quote('-c ' + args.setting)}"}
+    for line in chain(compare_families(urls, args.family), compare_velocity(urls, args.velocity_runs)):
+        print(json.dumps(line), flush=True)
 
 
 def compare_families(urls: dict[str, str], only: list[str] | None) -> Iterator[dict]:
@@ -74,11 +52,8 @@ def compare_families(urls: dict[str, str], only: list[str] | None) -> Iterator[d
 
 def _horizon_seconds(url: str, kpi_ids: list[str]) -> float:
     engine = get_engine(url)
-    with engine.connect() as conn:
-        cutoff = current_build(conn).data_cutoff
     started = time.perf_counter()
-    for scope, timezone in horizon_scopes():
-        compute_kpis(engine, horizon_periods(cutoff, timezone), "benchmark", scope, kpi_ids, reuse=False)
+    kpi_horizon(engine, "benchmark", kpi_ids, reuse=False)
     return round(time.perf_counter() - started, 2)
 
 

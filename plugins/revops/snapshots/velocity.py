@@ -464,7 +464,7 @@ select :as_of, f.prospect_id, f.score,
        f.model_14d,
        case when :decay_enabled then greatest(
            f.score - :decay_points * greatest(
-               floor(extract(epoch from (:as_of - coalesce(f.last_increase_at, f.known_since))) / 604800)
+               floor(date_part('epoch', (:as_of - coalesce(f.last_increase_at, f.known_since))) / 604800)
                - :grace_weeks, 0),
            0) end,
        f.last_increase_at, p.created_at, f.scored_since, f.known_since
@@ -486,6 +486,9 @@ def compute_velocity(conn: sa.Connection, as_of: datetime, settings: VelocitySet
             "grace_weeks": settings.decay_grace_weeks,
         },
     )
+    # The trend reads this day's rows next: planned as if they were one row, PostgreSQL sorted
+    # its million prospects on disk (the trend 11.8 to 12.4 s at a million, 8.8 to 9.2 s so).
+    refresh_statistics(conn, score_velocity)
 
 
 # Weeks are counted back from `as_of`: week k is (as_of - 7(k+1) days, as_of - 7k days].
@@ -494,12 +497,15 @@ def compute_velocity(conn: sa.Connection, as_of: datetime, settings: VelocitySet
 #   known by the week's start;
 # - existing (surges): created, scored and known by the week's start, so its arrival points
 #   are never read as a rise.
+# Ages in seconds come from `date_part('epoch', ...)`, a double on both warehouses: PostgreSQL's
+# `extract` gives a numeric, whose arithmetic over the trend's 4.6M changes at a million
+# prospects cost about 1.9 s more (the same rows either way).
 _TREND_BOUNDS = """
 with ages as (
     select prospect_id,
-           extract(epoch from (:as_of - created_at)) / 604800 as created_age,
-           extract(epoch from (:as_of - scored_since)) / 604800 as scored_age,
-           extract(epoch from (:as_of - known_since)) / 604800 as known_age
+           date_part('epoch', (:as_of - created_at)) / 604800 as created_age,
+           date_part('epoch', (:as_of - scored_since)) / 604800 as scored_age,
+           date_part('epoch', (:as_of - known_since)) / 604800 as known_age
     from marts.score_velocity
     where as_of = :as_of  -- written just before, from the same changes
 )
@@ -513,7 +519,7 @@ from ages
 _TREND = f"""
 with bounds as ({_TREND_BOUNDS}),
 in_window as (
-    select prospect_id, kind, delta, floor(extract(epoch from (:as_of - changed_at)) / 604800) as week
+    select prospect_id, kind, delta, floor(date_part('epoch', (:as_of - changed_at)) / 604800) as week
     from marts.score_changes
     where changed_at > :trend_start and changed_at <= :as_of
 ),

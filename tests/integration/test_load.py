@@ -275,6 +275,7 @@ def test_an_older_embedded_warehouse_widens_its_floats_and_keeps_the_values(ware
         ("staging", "opportunity_stages", "ix_opportunity_stages_opportunity"),
         ("marts", "kpi_results", "ix_kpi_results_period"),
         ("marts", "kpi_exclusions", "ix_kpi_exclusions_period"),
+        ("marts", "score_changes", "ix_score_changes_prospect"),
     ],
 )
 def test_an_older_postgresql_warehouse_gets_the_indexes_a_newer_version_declares(

@@ -7,8 +7,9 @@ restatements), for the week before the cut-off.
     .venv/bin/python -m benchmarks.kpi_horizon WAREHOUSE [--family attribution --version 1]
     .venv/bin/python -m benchmarks.kpi_horizon WAREHOUSE --scorecard marketing_weekly
 
-WAREHOUSE is a DuckDB file reconcile has built (the harness's --dir holds one). The benchmark
-works on a copy and prints one JSON line: seconds, result rows, peak RSS.
+WAREHOUSE is a DuckDB file reconcile has built (the harness's --dir holds one), on a copy; or
+the URL of a PostgreSQL warehouse (`benchmarks.first_run --into URL` builds one), computed in
+place with nothing reused. Prints one JSON line: seconds, result rows, peak RSS.
 """
 
 from __future__ import annotations
@@ -31,24 +32,32 @@ from revops.warehouse import get_engine
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("warehouse", type=Path)
+    parser.add_argument("warehouse", help="a DuckDB file, or a PostgreSQL URL")
     parser.add_argument("--family", help="only this KPI family, e.g. attribution")
     parser.add_argument("--version", type=int, help="the family's version to compute")
     parser.add_argument("--scorecard", help="an audience: its scorecard KPI step instead")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(dir=args.warehouse.parent) as directory:
+    if args.warehouse.startswith("postgresql"):
+        print(json.dumps(_timed(get_engine(args.warehouse), args)))
+        return
+    warehouse = Path(args.warehouse)
+    with tempfile.TemporaryDirectory(dir=warehouse.parent) as directory:
         copy = Path(directory) / "warehouse.duckdb"
-        shutil.copy(args.warehouse, copy)
-        engine = get_engine(f"duckdb:///{copy}")
-        started = time.perf_counter()
-        rows = _scorecard_rows(engine, args.scorecard) if args.scorecard else _horizon_rows(engine, args)
-        seconds = time.perf_counter() - started
-    print(json.dumps({"seconds": round(seconds, 1), "rows": rows, "peak_rss_mib": round(high_water_mib())}))
+        shutil.copy(warehouse, copy)
+        print(json.dumps(_timed(get_engine(f"duckdb:///{copy}"), args)))
+
+
+def _timed(engine: sa.Engine, args: argparse.Namespace) -> dict:
+    started = time.perf_counter()
+    rows = _scorecard_rows(engine, args.scorecard) if args.scorecard else _horizon_rows(engine, args)
+    seconds = time.perf_counter() - started
+    return {"seconds": round(seconds, 1), "rows": rows, "peak_rss_mib": round(high_water_mib())}
 
 
 def _horizon_rows(engine: sa.Engine, args: argparse.Namespace) -> int:
+    """Nothing reused: the copy of a DuckDB file has its stored results, PostgreSQL its own."""
     kpi_ids = [k for k in load_registry() if k.split(".")[0] == args.family] if args.family else None
-    return kpi_horizon(engine, "benchmark", kpi_ids, args.version)["rows"]
+    return kpi_horizon(engine, "benchmark", kpi_ids, args.version, reuse=False)["rows"]
 
 
 def _scorecard_rows(engine: sa.Engine, audience_name: str) -> int:

@@ -392,6 +392,39 @@ def test_a_daily_refresh_rebuilds_only_what_changed_and_equals_a_full_rebuild(en
     assert_daily_refresh_equals_full(engine, T, detecting, rebuilt=0)
 
 
+def test_a_build_that_moves_scored_records_between_prospects_is_followed_daily(engine):
+    """A new staging build can change which scored record stands for a prospect with no new
+    snapshot at all: a record split off to a prospect of its own (chosen anew there, no longer
+    chosen where it was), or a newer record of the same CRM object merged in (chosen instead).
+    The daily refresh must rebuild those prospects as a full rebuild would."""
+    contacts = [f"C{i}" for i in range(4)]
+    add_prospects(engine, dict.fromkeys(contacts, T - 60 * DAYS))
+    # C1b is scored but belongs to no prospect yet
+    snapshot(engine, T - 4 * DAYS, {"C0": 10.0, "C1": 20.0, "C2": 30.0, "C3": 40.0, "C1b": 70.0})
+    refresh_velocity(engine, T - 4 * DAYS, SETTINGS)
+
+    add_prospects(engine, {"P3": T - 60 * DAYS})
+    with engine.begin() as conn:
+        split = "update staging.prospect_identities set prospect_id = 'P3' where record_id = 'C3'"
+        conn.execute(sa.text(split))
+        conn.execute(sa.text("delete from staging.prospect_identities where record_id = 'P3'"))
+        merged = (
+            "insert into staging.prospect_identities (source, object, record_id, prospect_id, match_rule,"
+            " cycle, created_at, channel, sub_channel) select source, object, 'C1b', prospect_id,"
+            " match_rule, cycle, :newer, channel, sub_channel from staging.prospect_identities"
+            " where record_id = 'C1'"
+        )
+        conn.execute(sa.text(merged), {"newer": T - 5 * DAYS})
+    # C1 is scored from C1b now, C3 from nothing, P3 from C3's record
+    assert_daily_refresh_equals_full(engine, T - 3 * DAYS, SETTINGS, rebuilt=3)
+    assert set(velocity(engine, T - 3 * DAYS)["score"].items()) == {
+        ("C0", 10.0),
+        ("C1", 70.0),
+        ("C2", 30.0),
+        ("P3", 40.0),
+    }
+
+
 def test_hourly_counts_are_kept_up_to_date_and_rebuilt_where_missing(engine):
     contacts = [f"C{i}" for i in range(4)]
     add_prospects(engine, dict.fromkeys(contacts, T - 60 * DAYS))

@@ -175,8 +175,8 @@ def test_the_attribution_table_hands_out_the_periods_won_revenue_in_every_model(
 
 
 def test_a_version_that_only_rewrote_a_query_is_no_restatement(staged, marketing_month):
-    """Funnel v2 and v3 and attribution v2 to v4 only rewrote the query before them
-    (published 3 to 5 Dec 2026, in effect since 2025): no note, and no older version is
+    """Funnel v2 and v3 and attribution v2 to v5 only rewrote the query before them
+    (published 3 to 6 Dec 2026, in effect since 2025): no note, and no older version is
     computed again. Lead-to-opportunity v2 changed the meaning, published 30 Oct 2026:
     September is still restated by v2, whose numbers its rewrites v4 and v5 compute."""
     notes = {t.kpi_id: [n for n in t.notes if n.startswith("Restated")] for t in marketing_month.tiles}
@@ -185,7 +185,7 @@ def test_a_version_that_only_rewrote_a_query_is_no_restatement(staged, marketing
     assert restated.startswith("Restated by v2 (published 30 Oct 2026): v1 gave")
     stored = table(staged, "marts.kpi_results", "kpi_id")
     versions = stored.groupby(stored["kpi_id"].str.split(".").str[0])["kpi_version"].unique()
-    assert set(versions["attribution"]) == {4} and set(versions["funnel_stage_conversion"]) == {3}
+    assert set(versions["attribution"]) == {5} and set(versions["funnel_stage_conversion"]) == {3}
     assert set(versions["lead_to_opportunity_rate"]) == {1, 5}
 
 

@@ -50,14 +50,14 @@ def _seconds_per_family(engine) -> dict[str, dict[str, float]]:
     """Seconds per family and scope, each KPI computed alone over the DAG's horizon."""
     with engine.connect() as conn:
         cutoff = current_build(conn).data_cutoff
-    kpi_ids = list(load_registry())
+    registry = load_registry().values()
     seconds: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for scope, timezone in horizon_scopes():
         periods = horizon_periods(cutoff, timezone)
-        for kpi_id in kpi_ids:
+        for kpi in registry:
             started = time.perf_counter()
-            compute_kpis(engine, periods, "benchmark", scope, kpi_ids=[kpi_id])
-            seconds[kpi_id.split(".")[0]][scope.key] += time.perf_counter() - started
+            compute_kpis(engine, periods, "benchmark", scope, kpi_ids=[kpi.id])
+            seconds[kpi.family_id][scope.key] += time.perf_counter() - started
     return seconds
 
 

@@ -56,7 +56,8 @@ def _timed(engine: sa.Engine, args: argparse.Namespace) -> dict:
 
 def _horizon_rows(engine: sa.Engine, args: argparse.Namespace) -> int:
     """Nothing reused: the copy of a DuckDB file has its stored results, PostgreSQL its own."""
-    kpi_ids = [k for k in load_registry() if k.split(".")[0] == args.family] if args.family else None
+    registry = load_registry().values()
+    kpi_ids = [k.id for k in registry if k.family_id == args.family] if args.family else None
     return kpi_horizon(engine, "benchmark", kpi_ids, args.version, reuse=False)["rows"]
 
 

@@ -40,7 +40,7 @@ def main() -> None:
         build = current_build(conn)
         periods = horizon_periods(build.data_cutoff)
         for kpi in load_registry().values():
-            if args.kpi and not {kpi.id, kpi.id.split(".")[0]} & set(args.kpi):
+            if args.kpi and not {kpi.id, kpi.family_id} & set(args.kpi):
                 continue
             for version, its_periods in versions_in_effect(kpi, periods).items():
                 measured.append(measure(conn, kpi, version, its_periods, build))

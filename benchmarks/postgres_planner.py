@@ -42,10 +42,10 @@ def main() -> None:
 
 def compare_families(urls: dict[str, str], only: list[str] | None) -> Iterator[dict]:
     """Each family's horizon under each setting, the first setting first on every other family."""
-    registry = load_registry()
-    families = sorted({kpi_id.split(".")[0] for kpi_id in registry})
+    registry = load_registry().values()
+    families = sorted({kpi.family_id for kpi in registry})
     for position, family in enumerate(f for f in families if not only or f in only):
-        kpi_ids = [kpi_id for kpi_id in registry if kpi_id.split(".")[0] == family]
+        kpi_ids = [kpi.id for kpi in registry if kpi.family_id == family]
         order = list(urls) if position % 2 == 0 else list(reversed(urls))
         yield {"family": family} | {name: _horizon_seconds(urls[name], kpi_ids) for name in order}
 

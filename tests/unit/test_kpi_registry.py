@@ -70,6 +70,9 @@ def test_variants_are_kpis_of_their_own_and_only_use_versions_that_take_their_pa
         "to_stage": "sal",
         "window_days": 14,
     }
+    # benchmarks group the catalogue by the definition each KPI comes from
+    assert base.family_id == ninety.family_id == "lead_to_opportunity_rate"
+    assert REGISTRY["funnel_stage_conversion.mql_to_sal"].family_id == "funnel_stage_conversion"
 
 
 def test_a_version_published_after_its_effective_date_restates_the_periods_between():

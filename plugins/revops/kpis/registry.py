@@ -119,6 +119,11 @@ class Kpi:
     requires: tuple[str, ...] = ()
 
     @property
+    def family_id(self) -> str:
+        """The definition this KPI comes from: its family's id for a variant, else its own."""
+        return self.family or self.id
+
+    @property
     def additive(self) -> bool:
         """Segments' numerators sum to the total's, and so do their denominators unless the
         KPI is a total (denominator 1). Not so for a median or an AUC."""

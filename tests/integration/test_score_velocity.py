@@ -456,24 +456,8 @@ def test_on_postgresql_velocity_is_planned_with_the_change_series_counted(tmp_pa
     for 200 prospects and read the prospects one index lookup at a time (velocity 14.5 s at a
     million prospects, 8.3 s planned with them). When velocity runs, the series' estimate must
     count its rows, on the first refresh and on a daily one."""
-    from revops.devtools.postgres import scratch_warehouse
-
-    estimate_and_count = (
-        "select reltuples, (select count(*) from marts.score_changes)"
-        " from pg_class where relname = 'score_changes'"
-    )
-    contacts = [f"C{i}" for i in range(40)]
-    # two versions each (5, then 10 + i): two changes per contact, 80 in all
-    history = {c: [(T - 30 * DAYS, 5.0), (T - 9 * DAYS, 10.0 + i)] for i, c in enumerate(contacts)}
-    rises = {c: 30.0 for c in contacts[:10]}  # the next day: ten more changes, 90
-    with scratch_warehouse("postgresql", tmp_path) as url:
-        engine = get_engine(url)
-        seen = probed_before(engine, "insert into marts.score_velocity", estimate_and_count)
-        add_prospects(engine, dict.fromkeys(contacts, T - 60 * DAYS))
-        snapshot_with_history(engine, T - DAYS, history)
-        refresh_velocity(engine, T - DAYS, SETTINGS)
-        snapshot(engine, T, {c: versions[-1][1] for c, versions in history.items()} | rises)
-        refresh_velocity(engine, T, SETTINGS)
+    seen = estimates_when_planned(tmp_path, "insert into marts.score_velocity", "score_changes")
+    # two versions a contact (5, then 10 + i): 80 changes; the next day ten more, 90
     assert [estimate for estimate, _ in seen] == [count for _, count in seen] == [80, 90]
 
 
@@ -482,20 +466,28 @@ def test_on_postgresql_the_trend_is_planned_with_the_days_velocity_counted(tmp_p
     if that day had one row, PostgreSQL sorted a million prospects on disk (the trend 11.8 to
     12.4 s, 8.8 to 9.2 s planned with the rows counted). When the trend runs, the velocity
     table's estimate must count the day just written, on the first refresh and the next day's."""
+    seen = estimates_when_planned(tmp_path, "with bounds as", "score_velocity")
+    assert [estimate for estimate, _ in seen] == [count for _, count in seen] == [40, 80]
+
+
+def estimates_when_planned(tmp_path, statement_start: str, table: str) -> list[tuple]:
+    """Two refreshes on PostgreSQL of 40 contacts (a first one, from field history, then the
+    next day's, in which ten rise): before each statement that starts with `statement_start`,
+    the planner's row estimate for `marts.<table>` and its actual count."""
     from revops.devtools.postgres import scratch_warehouse
 
     estimate_and_count = (
-        "select reltuples, (select count(*) from marts.score_velocity)"
-        " from pg_class where relname = 'score_velocity'"
+        f"select reltuples, (select count(*) from marts.{table}) from pg_class where relname = '{table}'"
     )
     contacts = [f"C{i}" for i in range(40)]
     history = {c: [(T - 30 * DAYS, 5.0), (T - 9 * DAYS, 10.0 + i)] for i, c in enumerate(contacts)}
+    rises = {c: 30.0 for c in contacts[:10]}
     with scratch_warehouse("postgresql", tmp_path) as url:
         engine = get_engine(url)
-        seen = probed_before(engine, "with bounds as", estimate_and_count)
+        seen = probed_before(engine, statement_start, estimate_and_count)
         add_prospects(engine, dict.fromkeys(contacts, T - 60 * DAYS))
         snapshot_with_history(engine, T - DAYS, history)
         refresh_velocity(engine, T - DAYS, SETTINGS)
-        snapshot(engine, T, {c: versions[-1][1] for c, versions in history.items()})
+        snapshot(engine, T, {c: versions[-1][1] for c, versions in history.items()} | rises)
         refresh_velocity(engine, T, SETTINGS)
-    assert [estimate for estimate, _ in seen] == [count for _, count in seen] == [40, 80]
+    return seen

@@ -34,7 +34,8 @@ settings.load_profile(os.environ.get("REVOPS_HYPOTHESIS_PROFILE", "ci"))
 # Text as CRMs and spreadsheets produce it: anything, plus things that nearly parse.
 NEARLY = st.sampled_from(
     ["2026-02-30", "2026-13-01T00:00:00Z", "99999999999999", "1e309", "-0", "NaN", "inf", "$", "1,2,3",
-     "USD", "２０２６-01-01", "2026-01-01T25:00:00+0000", "0x1A", "TRUE ", " no", "\ufeff1", "\x00"]
+     "USD", "２０２６-01-01", "2026-01-01T25:00:00+0000", "0x1A", "TRUE ", " no", "\ufeff1", "\x00",
+     "2026-01-26T10:58:12+05", "2026-01-26T10:58:12+0", "2026-01-26T10+05"]
 )  # fmt: skip
 CELLS = st.one_of(st.none(), st.text(max_size=40), NEARLY)
 PARSERS = [parse_timestamps, parse_dates, parse_numbers, parse_booleans]
@@ -241,3 +242,81 @@ def test_a_value_parses_the_same_whatever_its_neighbours(values, parser, zone, r
         alone, alone_reason = parser(pd.Series([value], dtype=object), zone)
         assert parsed.iloc[row] is alone[0] or parsed.iloc[row] == alone[0], value
         assert reasons.iloc[row] == alone_reason[0], value
+
+
+# ISO 8601 as it is written, and nearly: fields out of range, a year outside 1677-2262 (beyond
+# Arrow's nanoseconds, within pandas' reach), fractions of any length, offsets with and without
+# a colon, a space for the `T`.
+TWO_DIGITS = st.integers(min_value=0, max_value=61).map("{:02d}".format)
+SIGNS = st.sampled_from("+-")
+ISO_TEXT = st.builds(
+    "{}-{}-{}{}{}".format,
+    st.integers(min_value=1500, max_value=2600).map(str),
+    st.integers(min_value=0, max_value=13).map("{:02d}".format),
+    st.integers(min_value=0, max_value=32).map("{:02d}".format),
+    st.one_of(
+        st.just(""),
+        st.builds(
+            "{}{}{}{}".format,
+            st.sampled_from(["T", " "]),
+            st.integers(min_value=0, max_value=25).map("{:02d}".format),
+            st.sampled_from(["", ":{}", ":{}:{}"]).flatmap(
+                lambda shape: st.tuples(TWO_DIGITS, TWO_DIGITS).map(lambda mm_ss: shape.format(*mm_ss))
+            ),
+            st.one_of(st.just(""), st.text("0123456789", min_size=1, max_size=10).map(lambda f: "." + f)),
+        ),
+    ),
+    st.one_of(
+        st.just(""),
+        st.just("Z"),
+        st.builds("{}{}{}{}".format, SIGNS, TWO_DIGITS, st.sampled_from(["", ":"]), TWO_DIGITS),
+        st.builds("{}{}".format, SIGNS, st.sampled_from(["0", "00", "05", "14"])),  # short, or no offset
+    ),
+)
+# Neighbours Arrow does not read, one of each shape the parsers split a column into (an offset,
+# a local time, a date): with them, each shape is read by pandas whole. pandas reads the first
+# two (a single-digit month); no one reads the third.
+READ_BY_PANDAS_ONLY = ["2026-1-06T10:58:12Z", "2026-1-06T10:58:12", "2026-02-30"]
+
+
+@given(ISO_TEXT, st.sampled_from([parse_timestamps, parse_dates]), st.sampled_from(["UTC", "Europe/Berlin"]))
+def test_arrow_and_pandas_read_iso_8601_alike(text, parser, zone):
+    """Timestamps and dates are read by Arrow where it reads a whole shape, else by pandas:
+    a value must read the same either way (the same instant, or the same reason)."""
+    alone, alone_reasons = parser(pd.Series([text], dtype=object), zone)
+    beside, beside_reasons = parser(pd.Series([text, *READ_BY_PANDAS_ONLY], dtype=object), zone)
+    assert beside[1:3].notna().all()  # read, so by pandas
+    assert alone[0] is beside[0] or alone[0] == beside[0], text
+    assert alone_reasons[0] == beside_reasons[0], text
+
+
+def test_a_short_offset_is_read_as_an_offset_never_as_a_local_time():
+    """`+05` after a time is ISO 8601's offset of five hours (an older version raised on it,
+    ending the build); an offset pandas finds where none is expected is quarantined."""
+    values = ["2026-01-26T10:58:12+05", "2026-01-26T10:58-03", "2026-01-26T10:58:12", "2026-01-26T10+05"]
+    parsed, reasons = parse_timestamps(pd.Series(values), "Europe/Berlin")
+    assert parsed[:3].tolist() == [
+        pd.Timestamp(2026, 1, 26, 5, 58, 12),
+        pd.Timestamp(2026, 1, 26, 13, 58),
+        pd.Timestamp(2026, 1, 26, 9, 58, 12),  # a local time in Berlin (UTC+1 in January)
+    ]
+    assert reasons[:3].isna().all()
+    assert pd.isna(parsed[3]) and reasons[3] == "not a timestamp '2026-01-26T10+05'"
+
+
+def test_a_clean_column_is_read_without_pandas_parsing_a_value(monkeypatch):
+    """What the CRMs send is read by Arrow: pandas' `to_datetime` goes value by value."""
+    import revops.reconcile.parsing as parsing
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("pandas parsed the column")
+
+    monkeypatch.setattr(parsing.pd, "to_datetime", refuse)
+    parsed, reasons = parse_timestamps(
+        pd.Series(["2026-01-15T10:30:00.000+0000", "2026-01-15T10:30:00Z", "1768473000000", "2026-01-15"]),
+        "Europe/Berlin",
+    )
+    assert parsed.tolist()[:3] == [pd.Timestamp(2026, 1, 15, 10, 30)] * 3
+    assert parsed[3] == pd.Timestamp(2026, 1, 14, 23) and reasons.isna().all()
+    dates, reasons = parse_dates(pd.Series(["2026-03-01", "2026-03-01T23:30:00-0500"]))
+    assert dates.tolist() == [pd.Timestamp(2026, 3, 1), pd.Timestamp(2026, 3, 2)] and reasons.isna().all()

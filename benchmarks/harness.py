@@ -573,7 +573,7 @@ def measure(prospects: int, only: tuple[str, ...] = STAGES) -> dict:
     return {"prospects": prospects, "setup": setup, "stages": stages}
 
 
-def table(results: list[dict]) -> str:
+def table(results: list[dict], floors: dict | None = None) -> str:
     python_start = "python -m benchmarks.harness --prospects " + " ".join(
         str(r["prospects"]) for r in results
     )
@@ -628,6 +628,15 @@ def table(results: list[dict]) -> str:
         except KeyError:  # a stage it needs did not run (--only)
             continue
         lines.append(f"| {label} | " + " | ".join(f"{ratio(r['stages']):,.2f}" for r in results) + " |")
+    if floors:
+        lines += [
+            "",
+            "The issue's floors in this run (`benchmarks.floors`: bare DuckDB, for this hour's speed):"
+            f" ten group-bys over 1M leads {floors['group_bys_seconds']:.3f} s,"
+            f" 11M score changes into intervals {floors['intervals_seconds']:.2f} s"
+            " (the issue: about 0.1 and 2 s);"
+            f" a GiB of fresh memory touched in {floors['fresh_memory_seconds_per_gib']:.2f} s.",
+        ]
     first, last = results[0], results[-1]
     if len(results) > 1:
         growth = last["setup"]["leads"] / first["setup"]["leads"]
@@ -671,11 +680,12 @@ def main() -> None:
     if args.stage:
         print(json.dumps(run_in_child(args.stage, args.dir), default=float))
         return
+    floors = child_report("benchmarks.floors")  # how fast this hour is, beside the stages
     results = []
     for prospects in args.prospects:
         results.append(measure(prospects, tuple(args.only)))
         print(json.dumps(results[-1], default=float), flush=True)
-    text = table(results)
+    text = table(results, floors)
     print(text)
     if args.write_docs:
         if set(args.only) != set(STAGES):

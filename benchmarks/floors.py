@@ -5,15 +5,16 @@
 The issue gives two floors "for scale": DuckDB answers ten KPI-style group-bys over 1M leads
 and 150k opportunities in about 0.1 s, and turns 11M score changes (1M leads, a year, about 3%
 changing a day) into intervals in about 2 s. This machine's speed changes from one session to
-the next (the same end-to-end code took 54 s in one hour and 100 s in another), so a figure
+the next (the end-to-end row at 1M took 54 s in one session and 110 s in another), so a figure
 compares only with one measured in the same hour. The harness measures these floors in its
 run, and a figure divided by them compares across hours.
 
 A third figure is this machine's own: the seconds to touch a GiB of memory the process has
-not used before. This machine is a virtual machine whose host takes back the memory the guest
-frees; touching it again costs 0.15 s a GiB in a fast hour and 3 s in a slow one (the sixth of
-December, 2026), while the DuckDB floors barely moved. A full reconcile at 1M faults in about
-10 GiB over its run (2.8M pages) and spent 17 to 21 s of its 52 s in the kernel that day.
+not used before. This machine is a virtual machine whose host takes back memory the guest
+has freed, within minutes: touching memory the host still backs took 0.13 to 0.27 s a GiB on
+6 Dec 2026, and memory it had taken back 2.9 to 3.7 s, while the intervals floor took 1.2 to
+1.8 s (the issue: about 2 s). A full reconcile at 1M faults in about 10 GiB over its run (2.8M
+pages), and that day spent 17 to 21 s of its 52 s in the kernel.
 
 The data is generated inside DuckDB (hash-random, the same every run), so only the floors'
 own work is timed, best of `--repeat`.

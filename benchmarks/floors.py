@@ -32,7 +32,7 @@ import numpy as np
 LEADS, OPPORTUNITIES, SCORE_CHANGES = 1_000_000, 150_000, 11_000_000
 
 # hash() is unsigned; each draw is cast to a signed integer (`h`).
-_WORLD = f"""
+WORLD = f"""
 create macro h(i, salt, n) as (hash(i, salt) % n)::bigint;
 create table leads as
 select i as lead_id,
@@ -87,7 +87,7 @@ def measure_floors(repeat: int = 3) -> dict[str, float]:
     the seconds a GiB of fresh memory took to touch (measured first, before DuckDB's)."""
     fresh_memory = _first_touch_seconds_per_gib()
     with duckdb.connect() as con:
-        con.execute(_WORLD)
+        con.execute(WORLD)
         return {
             "group_bys_seconds": _best(repeat, lambda: [con.execute(sql).fetchall() for sql in GROUP_BYS]),
             "intervals_seconds": _best(repeat, lambda: con.execute(INTERVALS)),

@@ -31,7 +31,8 @@ Seconds are the stage's own work, timed inside the child after its imports; peak
 child's high-water mark (VmHWM, which starts afresh at exec). The table goes to stdout; with
 --write-docs it also replaces the harness section of docs/performance.md. Its "end to end" row
 is the issue's target: reconcile, snapshots, the month's catalogue, and the executive
-scorecard's KPIs and render, summed, with the highest of their peaks.
+scorecard's KPIs and render, summed, with the highest of their peaks. Below the table,
+`benchmarks.floors` measured at the start of the run: how fast this hour's machine is.
 """
 
 from __future__ import annotations

@@ -2,12 +2,12 @@
 
 import duckdb
 
-from benchmarks.floors import _WORLD, GROUP_BYS, INTERVALS, LEADS, OPPORTUNITIES, SCORE_CHANGES
+from benchmarks.floors import GROUP_BYS, INTERVALS, LEADS, OPPORTUNITIES, SCORE_CHANGES, WORLD
 
 
 def test_the_floors_run_on_the_issues_sizes_and_chain_each_leads_intervals():
     with duckdb.connect() as con:
-        con.execute(_WORLD)
+        con.execute(WORLD)
         counts = con.execute(
             "select (select count(*) from leads), (select count(*) from opportunities),"
             " (select count(*) from score_changes),"

@@ -1,5 +1,5 @@
 """Scorecard render time per audience at demo scale: the view model (reading results, judging,
-drawing the matplotlib charts) and WeasyPrint's layout of the PDF. What the charts cost is
+drawing the SVG charts) and WeasyPrint's layout of the PDF. What the charts cost is
 measured against the same steps with every chart replaced by an empty SVG.
 
     .venv/bin/python -m benchmarks.render_scorecard [--prospects 12000] [--repeat 5]

@@ -21,7 +21,6 @@ HEAVY_MODULES = (
     "pyarrow",
     "duckdb",
     "weasyprint",
-    "matplotlib",
     "simple_salesforce",
     "hubspot",
 )

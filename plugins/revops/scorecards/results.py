@@ -35,11 +35,10 @@ class ScorecardResults:
         frame = frame.copy()
         frame["period_start"] = pd.to_datetime(frame["period_start"]).dt.date
         # Indexed once: a scorecard makes about 200 lookups, and filtering the whole frame for
-        # each cost about a tenth of building the view.
+        # each cost about a tenth of building the view. Only row positions are kept per key:
+        # a frame for each of the thousands of groups cost more than the lookups use.
         self._frame = frame
-        self._segments_of = dict(
-            list(frame.groupby(["kpi_id", "kpi_version", "period_start", "dimension"], sort=False))
-        )
+        self._positions_of = frame.groupby(["kpi_id", "kpi_version", "period_start", "dimension"]).indices
 
     @classmethod
     def load(cls, conn: sa.Connection, audience: Audience) -> ScorecardResults:
@@ -85,6 +84,5 @@ class ScorecardResults:
         in_effect = kpi.version_for(period.start, version)
         if in_effect is None:
             return pd.DataFrame()
-        return self._segments_of.get(
-            (kpi.id, in_effect.version, period.start, dimension), self._frame.iloc[0:0]
-        )
+        positions = self._positions_of.get((kpi.id, in_effect.version, period.start, dimension), [])
+        return self._frame.iloc[positions]

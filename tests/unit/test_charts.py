@@ -113,3 +113,10 @@ def test_funnel_bars_and_targets_sit_on_the_axis_ticks():
     assert float(empty.get("width")) == 0
     (target,) = [line for line in shapes(svg, "line") if line.get("stroke") == TARGET]
     assert float(target.get("x1")) == pytest.approx(x[20] + (x[40] - x[20]) / 4, abs=0.02)
+
+
+def test_a_rate_over_the_axis_is_labelled_but_drawn_to_its_end():
+    svg = parsed(funnel_chart(["a", "b"], [1.3, 1.0], [None, None]))
+    over, full = shapes(svg, "rect")
+    assert over.get("width") == full.get("width")
+    assert "130.0%" in texts(svg)

@@ -87,9 +87,11 @@ def funnel_chart(steps: Sequence[str], rates: Sequence[float | None], targets: S
     for i, (step, rate, target) in enumerate(zip(steps, rates, targets, strict=True)):
         middle = top + (i + 0.5) * row
         percent = rate * 100 if _is_number(rate) else 0.0
-        shapes.append(_rect(left, middle - 0.275 * row, x(percent) - left, 0.55 * row, INK))
+        # A rate over 100% would be a defect upstream: its label says so, its bar stays on the chart.
+        drawn = min(percent, 100.0)
+        shapes.append(_rect(left, middle - 0.275 * row, x(drawn) - left, 0.55 * row, INK))
         label = f"{percent:.1f}%" if _is_number(rate) else "no data"
-        shapes.append(_text(x(percent + 1), middle + 2.5, label, size=7))
+        shapes.append(_text(x(drawn + 1), middle + 2.5, label, size=7))
         if _is_number(target):
             shapes.append(
                 _line(x(target * 100), middle - 0.38 * row, x(target * 100), middle + 0.38 * row, TARGET, 1.6)

@@ -1,9 +1,13 @@
-"""The scorecard's SVG charts: positions worked out by hand, gaps, escaping, determinism."""
+"""The scorecard's SVG charts: positions worked out by hand, gaps, escaping, determinism, and
+what WeasyPrint draws of them."""
 
 import base64
 import xml.etree.ElementTree as ET
 
+import numpy as np
+import pypdfium2
 import pytest
+from weasyprint import CSS, HTML
 
 from revops.scorecards.charts import (
     INK,
@@ -120,3 +124,45 @@ def test_a_rate_over_the_axis_is_labelled_but_drawn_to_its_end():
     over, full = shapes(svg, "rect")
     assert over.get("width") == full.get("width")
     assert "130.0%" in texts(svg)
+
+
+def rendered(chart: str, width_pt: float) -> np.ndarray:
+    """The chart laid out by WeasyPrint at its own width and rasterised: what a reader sees."""
+    html = f'<img src="{chart}" style="display: block; width: {width_pt}pt">'
+    page = CSS(string=f"@page {{ size: {width_pt + 20}pt 200pt; margin: 10pt }}")
+    pdf = HTML(string=html).write_pdf(stylesheets=[page])
+    return np.asarray(pypdfium2.PdfDocument(pdf)[0].render(scale=2).to_pil().convert("L"))
+
+
+def longest_dark_run(row: np.ndarray) -> tuple[int, int]:
+    """(start, length) of the longest stretch of dark pixels in one pixel row."""
+    best, start = (0, 0), None
+    for x, dark in enumerate([*(row < 100), False]):
+        if dark and start is None:
+            start = x
+        elif not dark and start is not None:
+            best = max(best, (start, x - start), key=lambda run: run[1])
+            start = None
+    return best
+
+
+def test_weasyprint_draws_the_funnel_bars_in_proportion_with_their_labels():
+    pixels = rendered(funnel_chart(["A long step name", "B"], [1.0, 0.5], [None, None]), 511)
+    runs = [longest_dark_run(row) for row in pixels]
+    long_rows = [y for y, (_, length) in enumerate(runs) if length > 100]
+    bands = [[long_rows[0]]]  # runs of adjacent rows: the two bars, then the x axis's line
+    for y in long_rows[1:]:
+        if y == bands[-1][-1] + 1:
+            bands[-1].append(y)
+        else:
+            bands.append([y])
+    full, half, _x_axis = bands
+    # A quarter of the way into each bar: its middle row also holds the axis's tick mark.
+    (full_start, full_length), (half_start, half_length) = (
+        runs[full[len(full) // 4]],
+        runs[half[len(half) // 4]],
+    )
+    assert full_start == pytest.approx(half_start, abs=2)  # both bars start on the axis
+    assert full_length / half_length == pytest.approx(2.0, abs=0.05)
+    label = pixels[full[0] : full[-1] + 1, : full_start - 8]  # the step's name, left of the axis
+    assert (label < 128).sum() > 50

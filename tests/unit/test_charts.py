@@ -94,6 +94,8 @@ def test_weekly_change_bars_stand_on_zero_in_proportion():
     svg = parsed(weekly_change_chart(["a", "b", "c"], [2.0, -1.0, None], [None, 0.5, 0.25]))
     labels = texts(svg)
     assert {"\u22121", "0", "1", "2", "a", "b", "c", "Weekly change", "4-week moving average"} <= set(labels)
+    title = labels["points per prospect"]
+    assert title.get("transform") == f"rotate(-90 {title.get('x')} {title.get('y')})"  # read upwards
     zero = float(labels["0"].get("y")) - 2.3  # a tick label sits 2.3 pt under its tick
     rising, falling, missing, swatch = shapes(svg, "rect")  # the legend's swatch is drawn last
     assert swatch.get("fill") == INK

@@ -138,11 +138,7 @@ def _left_axis(
     for tick in ticks:
         shapes.append(_line(left - 3, y(tick), left, y(tick), INK, 0.8))
         shapes.append(_text(left - 6, y(tick) + 2.3, tick_text(tick, ticks), anchor="end"))
-    middle = (top + bottom) / 2
-    shapes.append(
-        f'<text x="6" y="{_n(middle)}" font-size="{LABEL_SIZE}" fill="{INK}" text-anchor="middle" '
-        f'transform="rotate(-90 6 {_n(middle)})">{escape(title)}</text>'
-    )
+    shapes.append(_text(6, (top + bottom) / 2, title, anchor="middle", turned=True))
     return shapes
 
 
@@ -194,10 +190,14 @@ def _line(x1: float, y1: float, x2: float, y2: float, colour: str, width: float)
     )
 
 
-def _text(x: float, y: float, content: str, size: float = LABEL_SIZE, anchor: str = "start") -> str:
-    """Text on a baseline at `y`; CRM and KPI names are escaped, never read as markup."""
+def _text(
+    x: float, y: float, content: str, size: float = LABEL_SIZE, anchor: str = "start", turned: bool = False
+) -> str:
+    """Text on a baseline at `y` (`turned`: read bottom to top, as an axis title); CRM and KPI
+    names are escaped, never read as markup."""
+    turn = f' transform="rotate(-90 {_n(x)} {_n(y)})"' if turned else ""
     return (
-        f'<text x="{_n(x)}" y="{_n(y)}" font-size="{size}" fill="{INK}" text-anchor="{anchor}">'
+        f'<text x="{_n(x)}" y="{_n(y)}" font-size="{size}" fill="{INK}" text-anchor="{anchor}"{turn}>'
         f"{escape(content)}</text>"
     )
 

@@ -31,8 +31,11 @@ Seconds are the stage's own work, timed inside the child after its imports; peak
 child's high-water mark (VmHWM, which starts afresh at exec). The table goes to stdout; with
 --write-docs it also replaces the harness section of docs/performance.md. Its "end to end" row
 is the issue's target: reconcile, snapshots, the month's catalogue, and the executive
-scorecard's KPIs and render, summed, with the highest of their peaks. Below the table,
-`benchmarks.floors` measured at the start of the run: how fast this hour's machine is.
+scorecard's KPIs and render, summed, with the highest of their peaks, and the fresh memory
+its stages touched (the GiB of pages each stage's process touched for the first time while the
+stage ran: its minor page faults, huge ones at their size). Below the table,
+`benchmarks.floors` measured at the start of the run: how fast this hour's machine is, fresh
+memory included.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ import importlib
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -541,10 +545,33 @@ def run_in_child(name: str, directory: Path) -> dict:
         os.environ["REVOPS_EXTRACT_SOURCES"] = "csv"
     for module in WARM_UP:
         importlib.import_module(module)
-    started = time.perf_counter()
+    started, touched = time.perf_counter(), fresh_memory_touched()
     report = globals()[f"stage_{name}"](directory)
     seconds = report.pop("seconds", time.perf_counter() - started)  # a stage may time its own part
-    return {**report, "seconds": seconds, "peak_rss_mib": high_water_mib()}
+    fresh_gib = (fresh_memory_touched() - touched) / 2**30
+    return {**report, "seconds": seconds, "peak_rss_mib": high_water_mib(), "fresh_gib": fresh_gib}
+
+
+def fresh_memory_touched() -> int:
+    """A counter whose difference over some work is the bytes of memory it touched for the
+    first time, the cost a slow hour inflates (see `benchmarks.floors`): this process's minor
+    page faults, the huge ones (numpy asks for transparent huge pages for large arrays) at their
+    size. The kernel counts huge page faults for the whole machine only; a stage runs alone,
+    so in a stage's difference they are its own."""
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    huge = _huge_page_faults()
+    return (faults - huge) * resource.getpagesize() + huge * _huge_page_size()
+
+
+def _huge_page_faults() -> int:
+    vmstat = Path("/proc/vmstat").read_text()
+    found = re.search(r"^thp_fault_alloc (\d+)$", vmstat, re.MULTILINE)
+    return int(found[1]) if found else 0
+
+
+def _huge_page_size() -> int:
+    size = Path("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size")
+    return int(size.read_text()) if size.exists() else 2 * 2**20
 
 
 def high_water_mib() -> float:
@@ -604,6 +631,10 @@ def table(results: list[dict], floors: dict | None = None) -> str:
             END_TO_END,
             lambda s: "{:.1f} s, {:,.0f} MiB".format(*end_to_end(s)),
         ),
+        "end to end: fresh memory touched": (
+            END_TO_END,
+            lambda s: f"{sum(s[name]['fresh_gib'] for name in END_TO_END):.1f} GiB",
+        ),
     }
     for label, (needs, cell) in extra_rows.items():
         if set(needs) <= set(ran):
@@ -638,6 +669,13 @@ def table(results: list[dict], floors: dict | None = None) -> str:
             " (the issue: about 0.1 and 2 s);"
             f" a GiB of fresh memory touched in {floors['fresh_memory_seconds_per_gib']:.2f} s.",
         ]
+        if set(END_TO_END) <= set(ran):
+            fresh = sum(results[-1]["stages"][name]["fresh_gib"] for name in END_TO_END)
+            lines[-1] += (
+                f" At that speed, touching the {fresh:.1f} GiB of fresh memory of the end-to-end row"
+                f" at {results[-1]['setup']['leads']:,} leads takes one thread about"
+                f" {fresh * floors['fresh_memory_seconds_per_gib']:.0f} s."
+            )
     first, last = results[0], results[-1]
     if len(results) > 1:
         growth = last["setup"]["leads"] / first["setup"]["leads"]

@@ -1,0 +1,35 @@
+"""The benchmark harness counts the fresh memory a stage touches, and its table sums it."""
+
+import numpy as np
+
+from benchmarks.harness import END_TO_END, fresh_memory_touched, table
+
+MIB = 2**20
+
+
+def test_touching_new_memory_counts_its_bytes_in_small_pages_and_huge_ones():
+    # Upper bounds are loose: the kernel counts huge page faults for the whole machine, and the
+    # other test process may fault some meanwhile. Counting each huge fault as a small page (or
+    # each small one as huge) is off by 512x.
+    before = fresh_memory_touched()
+    huge = np.ones(64 * MIB, dtype=np.uint8)  # numpy asks for huge pages; every byte written
+    assert 0.9 * 64 * MIB <= fresh_memory_touched() - before <= 4 * 64 * MIB
+    before = fresh_memory_touched()
+    buffer = bytearray(16 * MIB)  # small pages: Python's allocator does not ask for huge ones
+    buffer[::4096] = b"\x01" * (16 * MIB // 4096)
+    assert 0.9 * 16 * MIB <= fresh_memory_touched() - before <= 4 * 16 * MIB
+    assert huge.sum() == 64 * MIB
+
+
+def test_the_end_to_end_row_sums_its_stages_fresh_memory_and_prices_it_at_the_floor():
+    fresh = dict(zip(END_TO_END, [1.5, 0.75, 0.25, 0.25, 0.125], strict=True))  # 2.875 GiB
+    stages = {name: {"seconds": 1.0, "peak_rss_mib": 100.0, "fresh_gib": gib} for name, gib in fresh.items()}
+    stages["snapshots"] |= {"apply_seconds": 0.4, "velocity_seconds": 0.6}
+    results = [{"prospects": 1000, "setup": {"leads": 530}, "stages": stages}]
+    floors = {"group_bys_seconds": 0.1, "intervals_seconds": 1.0, "fresh_memory_seconds_per_gib": 4.0}
+
+    text = table(results, floors)
+
+    assert "| end to end: fresh memory touched | 2.9 GiB |" in text
+    assert "touching the 2.9 GiB of fresh memory of the end-to-end row at 530 leads" in text
+    assert "takes one thread about 12 s." in text  # 2.875 GiB at 4 s a GiB: 11.5 s

@@ -633,7 +633,7 @@ def table(results: list[dict], floors: dict | None = None) -> str:
         ),
         "end to end: fresh memory touched": (
             END_TO_END,
-            lambda s: f"{sum(s[name]['fresh_gib'] for name in END_TO_END):.1f} GiB",
+            lambda s: f"{end_to_end_fresh_gib(s):.1f} GiB",
         ),
     }
     for label, (needs, cell) in extra_rows.items():
@@ -670,7 +670,7 @@ def table(results: list[dict], floors: dict | None = None) -> str:
             f" a GiB of fresh memory touched in {floors['fresh_memory_seconds_per_gib']:.2f} s.",
         ]
         if set(END_TO_END) <= set(ran):
-            fresh = sum(results[-1]["stages"][name]["fresh_gib"] for name in END_TO_END)
+            fresh = end_to_end_fresh_gib(results[-1]["stages"])
             lines[-1] += (
                 f" At that speed, touching the {fresh:.1f} GiB of fresh memory of the end-to-end row"
                 f" at {results[-1]['setup']['leads']:,} leads takes one thread about"
@@ -693,6 +693,11 @@ def end_to_end(stages: dict) -> tuple[float, float]:
     """The end-to-end target's figures: the seconds of its stages summed, their highest peak."""
     parts = [stages[name] for name in END_TO_END]
     return sum(p["seconds"] for p in parts), max(p["peak_rss_mib"] for p in parts)
+
+
+def end_to_end_fresh_gib(stages: dict) -> float:
+    """The fresh memory the end-to-end target's stages touched, summed."""
+    return sum(stages[name]["fresh_gib"] for name in END_TO_END)
 
 
 def write_docs(text: str) -> None:

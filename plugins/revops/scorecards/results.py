@@ -38,7 +38,8 @@ class ScorecardResults:
         # each cost about a tenth of building the view. Only row positions are kept per key:
         # a frame for each of the thousands of groups cost more than the lookups use.
         self._frame = frame
-        self._positions_of = frame.groupby(["kpi_id", "kpi_version", "period_start", "dimension"]).indices
+        keys = ["kpi_id", "kpi_version", "period_start", "dimension"]
+        self._positions_of = frame.groupby(keys, sort=False).indices  # a lookup table: no order needed
 
     @classmethod
     def load(cls, conn: sa.Connection, audience: Audience) -> ScorecardResults:

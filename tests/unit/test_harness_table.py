@@ -1,8 +1,11 @@
-"""The benchmark harness counts the fresh memory a stage touches, and its table sums it."""
+"""The benchmark harness counts the fresh memory a stage touches and the CPU it spends in the
+kernel, and its table sums them."""
+
+import resource
 
 import numpy as np
 
-from benchmarks.harness import END_TO_END, fresh_memory_touched, table
+from benchmarks.harness import END_TO_END, fresh_memory_touched, kernel_cpu_seconds, table
 
 MIB = 2**20
 
@@ -23,15 +26,35 @@ def test_touching_new_memory_counts_its_bytes_in_small_pages_and_huge_ones():
     assert huge.sum() == 64 * MIB
 
 
-def test_the_end_to_end_row_sums_its_stages_fresh_memory_and_prices_it_at_the_floor():
+def test_faulting_in_fresh_memory_counts_as_kernel_time():
+    # 256 MiB in small pages: 65,536 faults, each zeroed by the kernel, against one memset in
+    # user space. Counting user time instead fails the comparison.
+    user, kernel = resource.getrusage(resource.RUSAGE_SELF).ru_utime, kernel_cpu_seconds()
+    buffer = bytearray(256 * MIB)
+    spent_in_kernel = kernel_cpu_seconds() - kernel
+    assert spent_in_kernel >= 0.02
+    assert spent_in_kernel > resource.getrusage(resource.RUSAGE_SELF).ru_utime - user
+    assert len(buffer) == 256 * MIB
+
+
+def test_the_end_to_end_rows_sum_their_stages_fresh_memory_and_kernel_seconds():
     fresh = dict(zip(END_TO_END, [1.5, 0.75, 0.25, 0.25, 0.125], strict=True))  # 2.875 GiB
-    stages = {name: {"seconds": 1.0, "peak_rss_mib": 100.0, "fresh_gib": gib} for name, gib in fresh.items()}
+    kernel = dict(zip(END_TO_END, [9.0, 4.5, 0.5, 0.25, 0.05], strict=True))  # 14.3 s
+    stages = {
+        name: {"seconds": 1.0, "peak_rss_mib": 100.0, "fresh_gib": gib, "kernel_seconds": kernel[name]}
+        for name, gib in fresh.items()
+    }
     stages["snapshots"] |= {"apply_seconds": 0.4, "velocity_seconds": 0.6}
     results = [{"prospects": 1000, "setup": {"leads": 530}, "stages": stages}]
-    floors = {"group_bys_seconds": 0.1, "intervals_seconds": 1.0, "fresh_memory_seconds_per_gib": 4.0}
+    floors = {
+        "group_bys_seconds": 0.1,
+        "intervals_seconds": 1.0,
+        "fresh_memory_seconds_per_gib": 4.0,
+        "recycled_memory_seconds_per_gib": 0.25,
+    }
 
     text = table(results, floors)
 
     assert "| end to end: fresh memory touched | 2.9 GiB |" in text
-    assert "touching the 2.9 GiB of fresh memory of the end-to-end row at 530 leads" in text
-    assert "takes one thread about 12 s." in text  # 2.875 GiB at 4 s a GiB: 11.5 s
+    assert "| end to end: CPU seconds in the kernel | 14.3 s |" in text
+    assert "a GiB of fresh memory touched in 4.00 s, the same GiB again at once in 0.25 s." in text

@@ -14,11 +14,11 @@ not used before. This machine is a virtual machine (a Firecracker guest) whose k
 the memory it frees, in 2 MiB blocks, to the host, which takes it back: on 6 Dec 2026 a GiB the
 host had taken back took 1.6 to 3.7 s to touch, and the same GiB touched again at once, before
 the kernel had reported it, 0.12 to 0.27 s. (The figure is numpy's, in huge pages; in small
-pages a GiB took 0.6 to 0.96 s either way, the cost of 262,144 faults.) The report
-follows a freed block by about two seconds, and a process that frees GiBs is reported over
-five or more, so the figure waits that long first: measured sooner, it reads the memory the
-previous process gave back (0.17 to 0.8 s a GiB after a process of 4 GiB ended). Both figures
-are printed: memory afresh from the host, and the same memory recycled.
+pages a GiB took 0.6 to 0.96 s either way, 262,144 faults.) The report follows a freed block by
+about two seconds, and a process that frees GiBs is reported over five or more, so the figure
+waits that long first: measured sooner, it reads the memory the previous process gave back
+(0.17 to 0.8 s a GiB after a process of 4 GiB ended). Both figures are printed: memory afresh
+from the host, and the same memory recycled.
 
 The data is generated inside DuckDB (hash-random, the same every run), so only the floors'
 own work is timed, best of `--repeat`.

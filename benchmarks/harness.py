@@ -558,9 +558,8 @@ def run_in_child(name: str, directory: Path) -> dict:
 
 
 def kernel_cpu_seconds() -> float:
-    """CPU seconds this process's threads have spent in the kernel: on this machine mostly
-    faulting in memory the host had taken back (`benchmarks.floors`), which is how a slow hour
-    shows in a stage beside its wall time."""
+    """CPU seconds this process's threads have spent in the kernel, on this machine mostly in
+    page faults: where a slow hour's fresh memory shows in a stage (`benchmarks.floors`)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_stime
 
 

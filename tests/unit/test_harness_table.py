@@ -55,6 +55,7 @@ def test_the_end_to_end_rows_sum_their_stages_fresh_memory_and_kernel_seconds():
 
     text = table(results, floors)
 
+    assert f"| **end to end** ({', '.join(END_TO_END)}) | 5.0 s, 100 MiB |" in text
     assert "| end to end: fresh memory touched | 2.9 GiB |" in text
     assert "| end to end: CPU seconds in the kernel | 14.3 s |" in text
     assert "a GiB of fresh memory touched in 4.00 s, the same GiB again at once in 0.25 s." in text

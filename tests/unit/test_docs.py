@@ -21,3 +21,18 @@ def test_every_test_the_reliability_report_cites_exists():
     for file_name, test_prefix in cited:
         assert file_name in sources, file_name
         assert not test_prefix or f"def {test_prefix}" in sources[file_name], f"{file_name}::{test_prefix}"
+
+
+def test_every_section_cited_in_the_performance_history_is_a_heading_there():
+    """performance.md and the rest cite the history's sections by name; a renamed one breaks that."""
+    import re
+
+    docs = PROJECT_ROOT / "docs"
+    history = (docs / "performance-history.md").read_text().splitlines()
+    headings = [line.lstrip("#").strip() for line in history if line.startswith("#")]
+    cited = re.findall(r'\("([^"]+)"\)', (docs / "performance.md").read_text())
+    for path in [*PROJECT_ROOT.glob("*.md"), *docs.glob("*.md"), *(PROJECT_ROOT / "plugins").rglob("*.py")]:
+        cited += re.findall(r'performance-history\.md[`)\]]*,\s+"([^"]+)"', path.read_text())
+    assert len(cited) > 10
+    for section in cited:
+        assert any(heading.startswith(section) for heading in headings), section

@@ -55,7 +55,7 @@ PROSPECT_KEYS = ("staging", "prospects")
 OPPORTUNITY_KEYS = ("staging", "opportunities")
 # Above this share of the records, a scope is rebuilt in full instead: an update's time grows
 # with its scope, a full build's with the data. Measured with `benchmarks.incremental_scale`
-# (docs/performance.md), the two cross at about 41% of the records at 100k prospects and 48%
+# (docs/performance-history.md), the two cross at about 41% of the records at 100k prospects and 48%
 # at 1M, where a scope of 46% took 45.8 s against 47.4 s in full.
 FULL_BUILD_SHARE = 0.4
 

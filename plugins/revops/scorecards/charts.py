@@ -1,8 +1,8 @@
 """Charts for the scorecard, written as small SVG documents so they stay vector in the PDF.
 
 Three plain shapes (a trend line, weekly bars, funnel bars) need no plotting library, and
-matplotlib cost about half a second to import in every render task (docs/performance.md,
-"Scorecard render"). Lengths are in points, the unit of the PDF, so a chart laid out at its
+matplotlib cost about half a second to import in every render task (docs/performance-history.md,
+"Twenty-eighth stop"). Lengths are in points, the unit of the PDF, so a chart laid out at its
 own width shows its text at the sizes given here. The same data always gives the same bytes.
 """
 

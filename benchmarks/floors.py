@@ -35,8 +35,11 @@ import numpy as np
 
 LEADS, OPPORTUNITIES, SCORE_CHANGES = 1_000_000, 150_000, 11_000_000
 
-# hash() is unsigned; each draw is cast to a signed integer (`h`).
-WORLD = f"""
+
+def world_sql(leads: int, opportunities: int, score_changes: int) -> str:
+    """The floors' data, generated inside DuckDB at the given sizes."""
+    # hash() is unsigned; each draw is cast to a signed integer (`h`).
+    return f"""
 create macro h(i, salt, n) as (hash(i, salt) % n)::bigint;
 create table leads as
 select i as lead_id,
@@ -47,21 +50,24 @@ select i as lead_id,
        ['SMB', 'MM', 'ENT'][h(i, 'segment', 3) + 1] as segment,
        h(i, 'converted', 10) = 0 as is_converted,
        h(i, 'mql', 4) = 0 as is_mql
-from range({LEADS}) t(i);
+from range({leads}) t(i);
 create table opportunities as
 select i as opportunity_id,
-       h(i, 'lead', {LEADS}) as lead_id,
+       h(i, 'lead', {leads}) as lead_id,
        h(i, 'amount', 100000) / 1.0 + 1000 as amount,
        h(i, 'closed', 3) > 0 as is_closed,
        h(i, 'won', 3) = 1 as is_won,
        timestamp '2025-10-01' + to_seconds(h(i, 'opened', 365 * 86400)) as created_at
-from range({OPPORTUNITIES}) t(i);
+from range({opportunities}) t(i);
 create table score_changes as
-select i % {LEADS} as lead_id,
+select i % {leads} as lead_id,
        timestamp '2025-10-01' + to_seconds(h(i, 'at', 365 * 86400)) as changed_at,
        h(i, 'score', 100) as score
-from range({SCORE_CHANGES}) t(i);
+from range({score_changes}) t(i);
 """
+
+
+WORLD = world_sql(LEADS, OPPORTUNITIES, SCORE_CHANGES)
 
 # Ten group-bys of the kind the KPI catalogue runs: counts, rates and sums by a dimension.
 GROUP_BYS = [

@@ -5,7 +5,7 @@ import resource
 
 import numpy as np
 
-from benchmarks.harness import END_TO_END, fresh_memory_touched, kernel_cpu_seconds, table
+from benchmarks.harness import DAILY_RUN, END_TO_END, fresh_memory_touched, kernel_cpu_seconds, table
 
 MIB = 2**20
 
@@ -59,3 +59,17 @@ def test_the_end_to_end_rows_sum_their_stages_fresh_memory_and_kernel_seconds():
     assert "| end to end: fresh memory touched | 2.9 GiB |" in text
     assert "| end to end: CPU seconds in the kernel | 14.3 s |" in text
     assert "a GiB of fresh memory touched in 4.00 s, the same GiB again at once in 0.25 s." in text
+
+
+def test_the_daily_run_row_sums_the_days_stages_with_their_highest_peak():
+    seconds = {"incremental": 4.25, "daily_snapshot": 7.0, "daily_kpis": 53.5}  # 64.75 s
+    peaks = {"incremental": 1500.0, "daily_snapshot": 900.0, "daily_kpis": 2944.0}
+    stages = {name: {"seconds": seconds[name], "peak_rss_mib": peaks[name]} for name in DAILY_RUN}
+    stages["daily_snapshot"] |= {"apply_seconds": 2.75, "velocity_seconds": 4.25}
+    stages["reconcile"] = {"seconds": 27.0, "peak_rss_mib": 3600.0}  # not the day's
+
+    text = table([{"prospects": 1000, "setup": {"leads": 530}, "stages": stages}])
+
+    assert f"| **daily run** ({', '.join(DAILY_RUN)}) | 64.8 s, 2,944 MiB |" in text
+    assert "| daily_snapshot: applied, then velocity | 2.8 s + 4.2 s |" in text
+    assert "**end to end**" not in text  # its stages did not all run

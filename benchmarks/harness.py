@@ -22,13 +22,13 @@ here. Then, each in a child process:
                seconds and peak RSS are the incremental build's (landing is extraction)
   scorecard_kpis    the executive scorecard's KPI results (its periods, trend and breakdowns)
   scorecard_render  its view model and PDF
-  daily_snapshot    the score snapshot DAG's next day: both CRMs' pulls with 1% of the scores
-               moved, applied, then the daily velocity refresh (the pulls are not timed)
-  daily_kpis   the KPI DAG's run after the day's build: its whole horizon, computed afresh
   airflow      the reconcile (a full build) and KPI DAGs end to end through Airflow (dag.test); its seconds
                are the two DAG runs, and Airflow's own task time is reported beside them
   scorecard_kpis_reused  the executive scorecard's KPI step again, after the KPI DAG has
                computed its horizon from the same build (what a scheduled scorecard run does)
+  daily_snapshot    the score snapshot DAG's next day: both CRMs' pulls with 1% of the scores
+               moved, applied, then the daily velocity refresh (the pulls are not timed)
+  daily_kpis   the KPI DAG's run after the day's build: its whole horizon, computed afresh
 
 Seconds are the stage's own work, timed inside the child after its imports; peak RSS is the
 child's high-water mark (VmHWM, which starts afresh at exec). The table goes to stdout; with
@@ -75,8 +75,10 @@ CORE_KPIS = [
 CORE_DIMENSIONS = ["region", "segment", "channel"]
 STAGES = (
     "reconcile", "snapshots", "kpis", "kpis_bare", "core_kpis", "pandas", "incremental",
-    "scorecard_kpis", "scorecard_render", "daily_snapshot", "daily_kpis", "airflow", "scorecard_kpis_reused",
+    "scorecard_kpis", "scorecard_render", "airflow", "scorecard_kpis_reused", "daily_snapshot", "daily_kpis",
 )  # fmt: skip
+# The daily stages come last: the KPI horizon they store would be reused by the `airflow`
+# stage's KPI DAG (the airflow stage's full build has the same inputs, so the same build id).
 # Imported before a stage's clock starts, so its time is its work.
 WARM_UP = (
     "revops.reconcile.build", "revops.kpis.engine", "revops.extract.landing", "revops.scorecards.view_model",
@@ -443,8 +445,8 @@ def stage_daily_snapshot(directory: Path) -> dict:
 
 def stage_daily_kpis(directory: Path) -> dict:
     """The KPI DAG after the day's build: its whole horizon again, since a slice is reused only
-    for the build it was computed from. `scorecard_kpis` stored some of this build's slices
-    already, which the KPI DAG would not find in production (it runs first): not reused."""
+    for the build it was computed from. Earlier stages stored this build's slices already,
+    which the KPI DAG would not find in production (it runs first): none is reused."""
     from revops.pipeline import kpi_horizon
 
     return {"rows": kpi_horizon(_engine(directory), "benchmark-day-2", reuse=False)["rows"]}

@@ -488,15 +488,16 @@ def _replace(conn: sa.Connection, computed: list[Computed], labelled: pd.DataFra
 
 
 def _slices(table: sa.Table, period: Period, scope: Scope, items: list[Computed]):
-    versions = sa.or_(
-        *[(table.c.kpi_id == c.kpi.id) & (table.c.kpi_version == c.version.version) for c in items]
-    )
+    """The stored rows of these KPI versions' slices of one period. The versions are one `in`
+    list of pairs: an `or` of a condition per version cost more to build and compile than the
+    delete took to run (1.5 of the KPI DAG's 9 s at 10k prospects)."""
+    versions = sorted({(c.kpi.id, c.version.version) for c in items})
     return (
         (table.c.grain == period.grain)
         & (table.c.timezone == period.timezone)
         & (table.c.period_start == period.start)
         & (table.c.scope == scope.key)
-        & versions
+        & sa.tuple_(table.c.kpi_id, table.c.kpi_version).in_(versions)
     )
 
 

@@ -430,10 +430,12 @@ def stage_daily_snapshot(directory: Path) -> dict:
     """The score snapshot DAG's next day (`velocity_daily.next_day`): both objects' pulls with
     1% of their scores moved, applied, then the refresh, which rebuilds only the prospects the
     day touched. Its seconds leave out reading the pulls, which stand in for extraction."""
-    from benchmarks.velocity_daily import SNAPSHOTTED, next_day
+    from benchmarks.velocity_daily import next_day
+    from revops.snapshots.capture import score_sources
     from revops.snapshots.velocity import VelocitySettings
 
-    day = next_day(_engine(directory), VelocitySettings.from_config(), seed=0, objects=SNAPSHOTTED)
+    pulled = tuple((spec.source, spec.object) for spec in score_sources().values())  # as the DAG pulls
+    day = next_day(_engine(directory), VelocitySettings.from_config(), seed=0, objects=pulled)
     return {
         "rows": day["scores_moved"],
         "seconds": day["apply_seconds"] + day["refresh_seconds"],

@@ -28,7 +28,6 @@ from revops.warehouse.schema import snapshot_runs
 
 MOVED_SHARE = 0.01
 LEADS = ("salesforce", "Lead")
-SNAPSHOTTED = (LEADS, ("hubspot", "contacts"))  # what the score snapshot DAG pulls
 STEP = re.compile(r"score velocity: (.+) in ([\d.]+)s")
 
 
